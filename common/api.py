@@ -1,0 +1,55 @@
+"""API plumbing shared by every app: pagination and the one error shape
+{"code", "detail", "errors"}."""
+
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+from rest_framework import exceptions, status
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from .errors import ApplicationError, Forbidden
+
+
+class Pagination(PageNumberPagination):
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 500
+
+
+_CODES = {
+    exceptions.NotAuthenticated: ("not_authenticated", "请先登录。"),
+    exceptions.AuthenticationFailed: ("authentication_failed", "用户名或密码错误，或令牌无效。"),
+    exceptions.PermissionDenied: ("permission_denied", "您没有执行该操作的权限。"),
+    exceptions.NotFound: ("not_found", "未找到。"),
+    exceptions.MethodNotAllowed: ("method_not_allowed", "不支持该请求方法。"),
+    exceptions.Throttled: ("throttled", "请求过于频繁，请稍后再试。"),
+    exceptions.UnsupportedMediaType: ("unsupported_media_type", "不支持的内容类型。"),
+    exceptions.ParseError: ("parse_error", "请求内容无法解析。"),
+}
+
+
+def exception_handler(exc, context):
+    if isinstance(exc, ApplicationError):
+        body = {"code": exc.code, "detail": exc.message, "errors": exc.errors}
+        code = status.HTTP_403_FORBIDDEN if isinstance(exc, Forbidden) else status.HTTP_400_BAD_REQUEST
+        return Response(body, status=code)
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, PermissionDenied):
+        exc = exceptions.PermissionDenied()
+
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+    if isinstance(exc, exceptions.ValidationError):
+        errors = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
+        response.data = {"code": "invalid", "detail": "输入有误，请检查标出的字段。", "errors": errors}
+        return response
+    code, detail = "error", str(getattr(exc, "detail", exc))
+    for klass, (known_code, known_detail) in _CODES.items():
+        if isinstance(exc, klass):
+            code, detail = known_code, known_detail
+            break
+    response.data = {"code": code, "detail": detail, "errors": {}}
+    return response

@@ -1,0 +1,28 @@
+"""Money is Decimal, stored with two places, rounded half-up in one place."""
+
+from decimal import ROUND_HALF_UP, Decimal
+
+from django.db import models
+
+CENT = Decimal("0.01")
+
+
+def money(value) -> Decimal:
+    """Round a number (Decimal, int or numeric string; never float) to the cent."""
+    if isinstance(value, float):
+        raise TypeError("money never comes from float")
+    return Decimal(value).quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def MoneyField(verbose_name: str, **kwargs) -> models.DecimalField:  # noqa: N802 (reads like a field class)
+    """The one definition of a money column."""
+    kwargs.setdefault("max_digits", 14)
+    kwargs.setdefault("decimal_places", 2)
+    return models.DecimalField(verbose_name, **kwargs)
+
+
+def PercentField(verbose_name: str, **kwargs) -> models.DecimalField:  # noqa: N802
+    """A percentage such as 4.35 or 80.00."""
+    kwargs.setdefault("max_digits", 6)
+    kwargs.setdefault("decimal_places", 2)
+    return models.DecimalField(verbose_name, **kwargs)

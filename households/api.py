@@ -1,0 +1,127 @@
+"""API of the household file (API.md "Households")."""
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from common.api import Pagination
+
+from . import selectors, services
+from .models import HouseholdStatus
+
+
+class MemberOutputSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    relation = serializers.CharField()
+    id_number_masked = serializers.CharField(source="id_masked")
+    gender = serializers.CharField()
+    birth_date = serializers.DateField()
+    labor_capable = serializers.BooleanField()
+
+
+class HouseholdOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    household_no = serializers.CharField()
+    head_name = serializers.CharField()
+    id_number_masked = serializers.CharField(source="head_id_masked")
+    phone = serializers.CharField()
+    village_code = serializers.CharField(source="village_id")
+    village_name = serializers.CharField(source="village.name")
+    member_count = serializers.IntegerField()
+    labor_count = serializers.IntegerField()
+    status = serializers.CharField()
+    attribute = serializers.CharField()
+    identification_standard = serializers.CharField()
+    poverty_causes = serializers.ListField(child=serializers.CharField())
+    per_capita_income = serializers.DecimalField(max_digits=14, decimal_places=2, allow_null=True)
+    bank_name = serializers.CharField()
+    bank_account_masked = serializers.CharField()
+
+
+class HouseholdDetailOutputSerializer(HouseholdOutputSerializer):
+    members = MemberOutputSerializer(many=True)
+
+
+class MemberInputSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=50)
+    relation = serializers.CharField(max_length=20)
+    id_number = serializers.CharField(max_length=40)
+    gender = serializers.ChoiceField(choices=["male", "female"], required=False, allow_blank=True)
+    labor_capable = serializers.BooleanField(required=False, default=False)
+
+
+class HouseholdInputSerializer(serializers.Serializer):
+    """Types only; the service checks the rules so that the API and the forms say the same."""
+
+    household_no = serializers.CharField(max_length=40)
+    village_code = serializers.CharField(max_length=12)
+    head_name = serializers.CharField(max_length=50)
+    head_id_number = serializers.CharField(max_length=40)
+    phone = serializers.CharField(max_length=20, required=False, allow_blank=True)
+    member_count = serializers.IntegerField(required=False, min_value=1, max_value=99)
+    labor_count = serializers.IntegerField(required=False, min_value=0, max_value=99)
+    status = serializers.CharField(max_length=20)
+    attribute = serializers.CharField(max_length=20, required=False, allow_blank=True)
+    identification_standard = serializers.CharField(max_length=20, required=False, allow_blank=True)
+    poverty_causes = serializers.ListField(child=serializers.CharField(max_length=30), required=False, max_length=12)
+    per_capita_income = serializers.DecimalField(
+        max_digits=12, decimal_places=2, required=False, allow_null=True, min_value=0
+    )
+    bank_name = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    bank_account = serializers.CharField(max_length=40, required=False, allow_blank=True)
+    members = MemberInputSerializer(many=True, required=False)
+
+
+class HouseholdListCreateApi(APIView):
+    class FilterSerializer(serializers.Serializer):
+        region = serializers.CharField(required=False, max_length=12)
+        status = serializers.ChoiceField(choices=HouseholdStatus.choices, required=False)
+        q = serializers.CharField(required=False, max_length=50)
+
+    @extend_schema(parameters=[FilterSerializer], responses=HouseholdOutputSerializer(many=True))
+    def get(self, request):
+        filters = self.FilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        households = selectors.household_list(user=request.user, filters=filters.validated_data)
+        paginator = Pagination()
+        page = paginator.paginate_queryset(households, request, view=self)
+        return paginator.get_paginated_response(HouseholdOutputSerializer(page, many=True).data)
+
+    @extend_schema(request=HouseholdInputSerializer, responses={201: HouseholdDetailOutputSerializer})
+    def post(self, request):
+        data = HouseholdInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        household = services.household_create(actor=request.user, data=data.validated_data)
+        household = selectors.household_get_for_user(user=request.user, pk=household.pk)
+        return Response(HouseholdDetailOutputSerializer(household).data, status=status.HTTP_201_CREATED)
+
+
+class HouseholdDetailApi(APIView):
+    @extend_schema(responses=HouseholdDetailOutputSerializer)
+    def get(self, request, pk):
+        household = selectors.household_get_for_user(user=request.user, pk=pk)
+        return Response(HouseholdDetailOutputSerializer(household).data)
+
+    @extend_schema(request=HouseholdInputSerializer, responses=HouseholdDetailOutputSerializer)
+    def patch(self, request, pk):
+        household = selectors.household_get_for_user(user=request.user, pk=pk)
+        data = HouseholdInputSerializer(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        services.household_update(actor=request.user, household=household, data=data.validated_data)
+        household = selectors.household_get_for_user(user=request.user, pk=pk)
+        return Response(HouseholdDetailOutputSerializer(household).data)
+
+
+class HouseholdPiiApi(APIView):
+    class OutputSerializer(serializers.Serializer):
+        head_id_number = serializers.CharField()
+        bank_account = serializers.CharField()
+
+    @extend_schema(responses=OutputSerializer)
+    def get(self, request, pk):
+        household = selectors.household_get_for_user(user=request.user, pk=pk)
+        revealed = services.household_reveal_pii(
+            actor=request.user, household=household, channel="api", ip_address=request.META.get("REMOTE_ADDR")
+        )
+        return Response(revealed)

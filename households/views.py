@@ -1,0 +1,98 @@
+"""Browser pages of the household file. Reads go through the selectors, writes through the
+services: the same rules as the API."""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.shortcuts import redirect, render
+
+from common.errors import ApplicationError, Forbidden
+from organization.permissions import can_edit_households_in, can_view_full_pii
+from organization.scoping import roles_of
+from organization.selectors import region_list
+
+from . import selectors, services
+from .forms import HouseholdFilterForm, HouseholdForm
+
+PAGE_SIZE = 50
+
+
+@login_required
+def household_list_view(request):
+    regions = region_list(user=request.user).exclude(level="village")
+    form = HouseholdFilterForm(request.GET or None, regions=regions)
+    filters = form.cleaned_data if form.is_valid() else {}
+    households = selectors.household_list(user=request.user, filters=filters)
+    page = Paginator(households, PAGE_SIZE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(
+        request,
+        "households/list.html",
+        {"form": form, "page": page, "query": query.urlencode(), "can_create": bool(
+            roles_of(request.user) & {"village_clerk", "county_staff", "admin"})},
+    )
+
+
+@login_required
+def household_detail_view(request, pk):
+    household = selectors.household_get_for_user(user=request.user, pk=pk)
+    revealed = None
+    if request.method == "POST" and request.POST.get("action") == "reveal":
+        try:
+            revealed = services.household_reveal_pii(
+                actor=request.user, household=household, channel="web", ip_address=request.META.get("REMOTE_ADDR")
+            )
+        except Forbidden as exc:
+            messages.error(request, exc.message)
+    return render(
+        request,
+        "households/detail.html",
+        {
+            "household": household,
+            "revealed": revealed,
+            "can_edit": can_edit_households_in(request.user, household.village_id),
+            "can_reveal": can_view_full_pii(request.user, household.village_id),
+            "history": household.history.select_related("history_user")[:20],
+        },
+    )
+
+
+@login_required
+def household_create_view(request):
+    form = HouseholdForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            household = services.household_create(actor=request.user, data=form.service_data())
+        except ApplicationError as exc:
+            form.add_service_errors(exc.errors or {None: [exc.message]})
+        else:
+            messages.success(request, f"已建档：{household}")
+            return redirect("households:detail", pk=household.pk)
+    return render(request, "households/form.html", {"form": form, "title": "新建户档"})
+
+
+@login_required
+def household_edit_view(request, pk):
+    household = selectors.household_get_for_user(user=request.user, pk=pk)
+    if not can_edit_households_in(request.user, household.village_id):
+        raise PermissionDenied("您没有修改该户档案的权限。")
+    initial = {
+        "household_no": household.household_no, "village_code": household.village_id,
+        "head_name": household.head_name, "phone": household.phone, "member_count": household.member_count,
+        "labor_count": household.labor_count, "status": household.status, "attribute": household.attribute,
+        "identification_standard": household.identification_standard,
+        "poverty_causes": household.poverty_causes, "per_capita_income": household.per_capita_income,
+        "bank_name": household.bank_name,
+    }  # fmt: skip
+    form = HouseholdForm(request.POST or None, initial=initial, editing=True)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.household_update(actor=request.user, household=household, data=form.service_data())
+        except ApplicationError as exc:
+            form.add_service_errors(exc.errors or {None: [exc.message]})
+        else:
+            messages.success(request, "已保存。")
+            return redirect("households:detail", pk=household.pk)
+    return render(request, "households/form.html", {"form": form, "title": f"修改户档：{household}", "household": household})

@@ -1,0 +1,254 @@
+"""Regions (division codes), the three-tier service units, banks, users and their roles,
+and the dated policy rows of each county."""
+
+from django.contrib.auth.models import AbstractUser
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+
+from common.money import MoneyField, PercentField
+
+LEVEL_CODE_LENGTH = {"province": 6, "city": 6, "county": 6, "township": 9, "village": 12}
+
+
+def code_prefix(code: str) -> str:
+    """The leading digits every descendant's code shares: 410000 -> 41, 411700 -> 4117,
+    411722 -> 411722; 9- and 12-digit codes are their own prefix (the 6+3+3 rule)."""
+    code = code.strip()
+    if len(code) == 6 and code.endswith("0000"):
+        return code[:2]
+    if len(code) == 6 and code.endswith("00"):
+        return code[:4]
+    return code
+
+
+class Region(models.Model):
+    class Level(models.TextChoices):
+        PROVINCE = "province", "省"
+        CITY = "city", "市"
+        COUNTY = "county", "县（区）"
+        TOWNSHIP = "township", "乡镇"
+        VILLAGE = "village", "行政村"
+
+    code = models.CharField("区划代码", max_length=12, primary_key=True)
+    name = models.CharField("名称", max_length=64)
+    level = models.CharField("层级", max_length=10, choices=Level.choices, db_index=True)
+    parent = models.ForeignKey(
+        "self", verbose_name="上级", null=True, blank=True, on_delete=models.PROTECT, related_name="children"
+    )
+
+    class Meta:
+        verbose_name = verbose_name_plural = "行政区划"
+        ordering = ["code"]
+
+    def __str__(self) -> str:
+        return f"{self.name}（{self.code}）"
+
+    @property
+    def prefix(self) -> str:
+        """Every descendant's code starts with this, so scoping is a prefix match."""
+        return code_prefix(self.code)
+
+    def clean(self):
+        if len(self.code) != LEVEL_CODE_LENGTH[self.level] or not self.code.isdigit():
+            raise ValidationError({"code": f"{self.get_level_display()}代码应为{LEVEL_CODE_LENGTH[self.level]}位数字。"})
+        if self.parent_id and not self.code.startswith(self.parent.prefix):
+            raise ValidationError({"code": "区划代码须以上级代码开头（6+3+3规则）。"})
+
+
+class ServiceUnit(models.Model):
+    """The three-tier service system, plus the city office that watches it."""
+
+    class Kind(models.TextChoices):
+        CITY_OFFICE = "city_office", "市财政局/金融办"
+        COUNTY_CENTRE = "county_centre", "县金融扶贫服务中心"
+        TOWNSHIP_STATION = "township_station", "乡镇金融扶贫服务站"
+        VILLAGE_DESK = "village_desk", "村金融扶贫服务部"
+
+    KIND_FOR_LEVEL = {
+        "city": Kind.CITY_OFFICE,
+        "county": Kind.COUNTY_CENTRE,
+        "township": Kind.TOWNSHIP_STATION,
+        "village": Kind.VILLAGE_DESK,
+    }
+
+    region = models.OneToOneField(Region, verbose_name="区划", on_delete=models.PROTECT, related_name="service_unit")
+    kind = models.CharField("类型", max_length=20, choices=Kind.choices)
+    name = models.CharField("名称", max_length=100)
+
+    class Meta:
+        verbose_name = verbose_name_plural = "服务机构"
+        ordering = ["region_id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self):
+        if self.region_id and self.KIND_FOR_LEVEL.get(self.region.level) != self.kind:
+            raise ValidationError({"kind": "服务机构类型与区划层级不符。"})
+
+
+class Bank(models.Model):
+    code = models.CharField("银行代码", max_length=20, unique=True)
+    name = models.CharField("名称", max_length=100)
+
+    class Meta:
+        verbose_name = verbose_name_plural = "合作银行"
+        ordering = ["code"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class BankBranch(models.Model):
+    bank = models.ForeignKey(Bank, verbose_name="银行", on_delete=models.PROTECT, related_name="branches")
+    code = models.CharField("网点代码", max_length=30, unique=True)
+    name = models.CharField("名称", max_length=100)
+    counties = models.ManyToManyField(
+        Region, verbose_name="服务县区", related_name="bank_branches", limit_choices_to={"level": "county"}
+    )
+
+    class Meta:
+        verbose_name = verbose_name_plural = "银行网点"
+        ordering = ["code"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class User(AbstractUser):
+    full_name = models.CharField("姓名", max_length=50, blank=True)
+
+    class Meta:
+        verbose_name = verbose_name_plural = "用户"
+
+    def __str__(self) -> str:
+        return self.full_name or self.username
+
+
+class Role(models.TextChoices):
+    VILLAGE_CLERK = "village_clerk", "村金融扶贫服务部专员"
+    TOWNSHIP_OFFICER = "township_officer", "乡镇金融扶贫服务站工作人员"
+    COUNTY_STAFF = "county_staff", "县金融扶贫服务中心工作人员"
+    BANK_OFFICER = "bank_officer", "银行信贷员"
+    CITY_FINANCE = "city_finance", "市财政局/金融办"
+    ADMIN = "admin", "系统管理员"
+
+
+# Which kind of service unit each region role sits at.
+ROLE_UNIT_KIND = {
+    Role.VILLAGE_CLERK: ServiceUnit.Kind.VILLAGE_DESK,
+    Role.TOWNSHIP_OFFICER: ServiceUnit.Kind.TOWNSHIP_STATION,
+    Role.COUNTY_STAFF: ServiceUnit.Kind.COUNTY_CENTRE,
+    Role.CITY_FINANCE: ServiceUnit.Kind.CITY_OFFICE,
+}
+
+
+class RoleAssignment(models.Model):
+    """A user holds a role at an org unit: a service unit, or a bank branch for bank officers."""
+
+    user = models.ForeignKey(User, verbose_name="用户", on_delete=models.CASCADE, related_name="role_assignments")
+    role = models.CharField("角色", max_length=20, choices=Role.choices)
+    unit = models.ForeignKey(
+        ServiceUnit, verbose_name="服务机构", null=True, blank=True, on_delete=models.PROTECT, related_name="staff"
+    )
+    branch = models.ForeignKey(
+        BankBranch, verbose_name="银行网点", null=True, blank=True, on_delete=models.PROTECT, related_name="staff"
+    )
+
+    class Meta:
+        verbose_name = verbose_name_plural = "角色分配"
+        constraints = [
+            models.UniqueConstraint(fields=["user", "role", "unit", "branch"], name="unique_role_assignment"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} · {self.get_role_display()} · {self.org_unit_name}"
+
+    @property
+    def org_unit_name(self) -> str:
+        if self.branch_id:
+            return self.branch.name
+        if self.unit_id:
+            return self.unit.name
+        return "系统"
+
+    def clean(self):
+        if self.role == Role.BANK_OFFICER:
+            if not self.branch_id or self.unit_id:
+                raise ValidationError("银行信贷员须挂在银行网点下。")
+        elif self.role == Role.ADMIN:
+            if self.branch_id or self.unit_id:
+                raise ValidationError("系统管理员不挂机构。")
+        else:
+            if self.branch_id or not self.unit_id or self.unit.kind != ROLE_UNIT_KIND[self.role]:
+                raise ValidationError(f"{self.get_role_display()}须挂在{ROLE_UNIT_KIND[self.role].label}下。")
+
+
+class Grade(models.TextChoices):
+    AAA = "AAA", "AAA"
+    AA = "AA", "AA"
+    A = "A", "A"
+    B = "B", "B"
+    C = "C", "C"
+
+
+class CountyPolicy(models.Model):
+    """A county's policy numbers from a date on. Rows in force are never edited: a change is a new
+    row (services.policy_create). Field defaults are DOMAIN.md's defaults."""
+
+    county = models.ForeignKey(
+        Region, verbose_name="县区", on_delete=models.PROTECT, related_name="policies", limit_choices_to={"level": "county"}
+    )
+    effective_from = models.DateField("生效日期")
+    created_at = models.DateTimeField("创建时间", auto_now_add=True)
+    created_by = models.ForeignKey(User, verbose_name="创建人", null=True, blank=True, on_delete=models.PROTECT)
+
+    household_loan_cap = MoneyField("户贷额度上限", default=50000)
+    household_max_term_months = models.PositiveSmallIntegerField("户贷最长期限（月）", default=36)
+    borrower_min_age = models.PositiveSmallIntegerField("借款人最小年龄", default=18)
+    borrower_max_age = models.PositiveSmallIntegerField("借款人最大年龄", default=65)
+    min_grade = models.CharField("最低信用等级", max_length=3, choices=Grade.choices, default=Grade.A)
+    notice_period_days = models.PositiveSmallIntegerField("公示期（天）", default=5)
+    rating_validity_months = models.PositiveSmallIntegerField("评级有效期（月）", default=12)
+    township_npl_threshold = PercentField("乡镇熔断不良率（%）", default=5)
+    village_npl_threshold = PercentField("村熔断不良率（%）", default=7)
+    leverage_multiple = PercentField("风险补偿金放大倍数", default=10)
+    leverage_warning_ratio = PercentField("放大倍数预警线（%）", default=90)
+    compensation_min_dpd = models.PositiveSmallIntegerField("可申请代偿逾期天数", default=90)
+    fund_share = PercentField("补偿金分担比例（%）", default=80)
+    bank_share = PercentField("银行分担比例（%）", default=20)
+    household_subsidy_share = PercentField("户贷贴息比例（%）", default=100)
+    enterprise_subsidy_rate = PercentField("企业贷款贴息年率（%）", default=2)
+    enterprise_cap_per_household = MoneyField("企业贷款每带贫户额度", default=100000)
+    cooperative_min_years = models.PositiveSmallIntegerField("合作社最少运营年限", default=2)
+    settlement_period_months = models.PositiveSmallIntegerField(
+        "贴息结算周期（月）", default=3, validators=[MinValueValidator(1), MaxValueValidator(12)]
+    )
+    extension_limit = models.PositiveSmallIntegerField("展期次数上限", default=1)
+
+    # The fields a county may change (everything but bookkeeping), in API.md's order.
+    POLICY_FIELDS = (
+        "household_loan_cap", "household_max_term_months", "borrower_min_age", "borrower_max_age",
+        "min_grade", "notice_period_days", "rating_validity_months", "township_npl_threshold",
+        "village_npl_threshold", "leverage_multiple", "leverage_warning_ratio", "compensation_min_dpd",
+        "fund_share", "bank_share", "household_subsidy_share", "enterprise_subsidy_rate",
+        "enterprise_cap_per_household", "cooperative_min_years", "settlement_period_months", "extension_limit",
+    )  # fmt: skip
+
+    class Meta:
+        verbose_name = verbose_name_plural = "县级政策参数"
+        ordering = ["county_id", "-effective_from"]
+        constraints = [
+            models.UniqueConstraint(fields=["county", "effective_from"], name="one_policy_row_per_county_and_day"),
+            models.CheckConstraint(
+                condition=models.Q(borrower_min_age__lt=models.F("borrower_max_age")), name="policy_age_range"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.county.name} {self.effective_from:%Y-%m-%d} 起"
+
+    def clean(self):
+        if self.fund_share is not None and self.bank_share is not None and self.fund_share + self.bank_share > 100:
+            raise ValidationError("补偿金与银行分担比例之和不能超过100%。")
