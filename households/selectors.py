@@ -12,9 +12,9 @@ from .models import Household
 def household_list(*, user, filters: dict | None = None) -> QuerySet[Household]:
     """filters: region (a code; its subtree), status, q (head name or 户编号, prefix match)."""
     filters = filters or {}
-    qs = Household.objects.filter(area_q(user, "village_id")).select_related("village")
+    qs = Household.objects.filter(area_q(user, "village__code")).select_related("village")
     if filters.get("region"):
-        qs = qs.filter(village_id__startswith=code_prefix(filters["region"]))
+        qs = qs.filter(village__code__startswith=code_prefix(filters["region"]))
     if filters.get("status"):
         qs = qs.filter(status=filters["status"])
     if filters.get("q"):
@@ -27,7 +27,7 @@ def household_get_for_user(*, user, pk) -> Household:
     """The household if the user may see it; 404 for out-of-scope and missing alike."""
     try:
         return (
-            Household.objects.filter(area_q(user, "village_id"))
+            Household.objects.filter(area_q(user, "village__code"))
             .select_related("village__parent__parent")
             .prefetch_related("members")
             .get(pk=pk)

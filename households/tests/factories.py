@@ -12,6 +12,7 @@ class HouseholdFactory(factory.django.DjangoModelFactory):
 
     class Meta:
         model = Household
+        skip_postgeneration_save = True
 
     class Params:
         head_id_number = factory.Sequence(
