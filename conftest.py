@@ -17,6 +17,11 @@ from organization.tests.factories import BankBranchFactory, BankFactory, RegionF
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
+# The keys of the `personas` fixture, for parametrizing over them.
+PERSONA_NAMES = (
+    "county_staff", "township_a", "township_b", "village_a1", "bank_x", "bank_y", "city", "admin", "nobody",
+)  # fmt: skip
+
 
 def require_service(available: bool, what: str):
     """Skip when a service is missing on a developer machine; under CI=true, fail instead."""
@@ -42,10 +47,18 @@ def regions(db):
         "town_a": town_a,
         "town_b": town_b,
         "town_x": town_x,
-        "village_a1": RegionFactory(code="411722100201", name="甲一村", level=Region.Level.VILLAGE, parent=town_a),
-        "village_a2": RegionFactory(code="411722100202", name="甲二村", level=Region.Level.VILLAGE, parent=town_a),
-        "village_b1": RegionFactory(code="411722101201", name="乙一村", level=Region.Level.VILLAGE, parent=town_b),
-        "village_x1": RegionFactory(code="411721100201", name="丙一村", level=Region.Level.VILLAGE, parent=town_x),
+        "village_a1": RegionFactory(
+            code="411722100201", name="甲一村", level=Region.Level.VILLAGE, parent=town_a
+        ),
+        "village_a2": RegionFactory(
+            code="411722100202", name="甲二村", level=Region.Level.VILLAGE, parent=town_a
+        ),
+        "village_b1": RegionFactory(
+            code="411722101201", name="乙一村", level=Region.Level.VILLAGE, parent=town_b
+        ),
+        "village_x1": RegionFactory(
+            code="411721100201", name="丙一村", level=Region.Level.VILLAGE, parent=town_x
+        ),
     }
 
 
@@ -56,10 +69,12 @@ def banks(regions):
     return {
         "x": bank_x,
         "y": bank_y,
-        "branch_x": BankBranchFactory(bank=bank_x, code="PSBC-411722", name="邮储银行上蔡支行",
-                                      counties=[regions["shangcai"]]),  # fmt: skip
-        "branch_y": BankBranchFactory(bank=bank_y, code="ZYRCB-411721", name="中原农商银行西平支行",
-                                      counties=[regions["xiping"]]),  # fmt: skip
+        "branch_x": BankBranchFactory(
+            bank=bank_x, code="PSBC-411722", name="邮储银行上蔡支行", counties=[regions["shangcai"]]
+        ),  # fmt: skip
+        "branch_y": BankBranchFactory(
+            bank=bank_y, code="ZYRCB-411721", name="中原农商银行西平支行", counties=[regions["xiping"]]
+        ),  # fmt: skip
     }
 
 

@@ -3,7 +3,8 @@
 
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
-from rest_framework import exceptions, status
+from drf_spectacular.utils import inline_serializer
+from rest_framework import exceptions, serializers, status
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -53,3 +54,23 @@ def exception_handler(exc, context):
             break
     response.data = {"code": code, "detail": detail, "errors": {}}
     return response
+
+
+def paginated_response(*, request, queryset, serializer_class, view):
+    """One page of `queryset` as {"count","next","previous","results"}."""
+    paginator = Pagination()
+    page = paginator.paginate_queryset(queryset, request, view=view)
+    return paginator.get_paginated_response(serializer_class(page, many=True).data)
+
+
+def paginated_schema(serializer_class, name: str):
+    """The OpenAPI shape of paginated_response, for @extend_schema(responses=...)."""
+    return inline_serializer(
+        name,
+        {
+            "count": serializers.IntegerField(),
+            "next": serializers.URLField(allow_null=True),
+            "previous": serializers.URLField(allow_null=True),
+            "results": serializer_class(many=True),
+        },
+    )

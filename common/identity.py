@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from django.core.exceptions import ValidationError
 from stdnum.cn import ric
 
+from common import clock
+
 
 @dataclass(frozen=True)
 class ResidentId:
@@ -38,7 +40,7 @@ def parse_resident_id(value: str, *, today: datetime.date | None = None) -> Resi
         birth_date = datetime.date(int(number[6:10]), int(number[10:12]), int(number[12:14]))
     except ValueError:
         raise ValidationError("身份证号中的出生日期不存在。", code="id_birth_date") from None
-    today = today or datetime.date.today()
+    today = today or clock.today()
     if birth_date > today or birth_date.year < 1900:
         raise ValidationError("身份证号中的出生日期不合理。", code="id_birth_date")
     gender = "male" if int(number[16]) % 2 == 1 else "female"

@@ -24,3 +24,9 @@ class SessionTimeoutMiddleware:
             else:
                 request.session["_last_seen"] = now
         return self.get_response(request)
+
+
+def start_session_clock(sender, request, user, **kwargs):
+    """Start both timers at log-in itself (connected in CommonConfig.ready)."""
+    if hasattr(request, "session"):
+        request.session["_started_at"] = request.session["_last_seen"] = int(time.time())

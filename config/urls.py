@@ -25,5 +25,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
     path("", include("organization.urls")),
+    path("", include("reporting.urls")),
     path("households/", include("households.urls")),
 ]

@@ -5,7 +5,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from common.api import Pagination
+from common.api import paginated_response, paginated_schema
 
 from . import selectors, services
 from .models import HouseholdStatus
@@ -64,7 +64,9 @@ class HouseholdInputSerializer(serializers.Serializer):
     status = serializers.CharField(max_length=20)
     attribute = serializers.CharField(max_length=20, required=False, allow_blank=True)
     identification_standard = serializers.CharField(max_length=20, required=False, allow_blank=True)
-    poverty_causes = serializers.ListField(child=serializers.CharField(max_length=30), required=False, max_length=12)
+    poverty_causes = serializers.ListField(
+        child=serializers.CharField(max_length=30), required=False, max_length=12
+    )
     per_capita_income = serializers.DecimalField(
         max_digits=12, decimal_places=2, required=False, allow_null=True, min_value=0
     )
@@ -79,14 +81,18 @@ class HouseholdListCreateApi(APIView):
         status = serializers.ChoiceField(choices=HouseholdStatus.choices, required=False)
         q = serializers.CharField(required=False, max_length=50)
 
-    @extend_schema(parameters=[FilterSerializer], responses=HouseholdOutputSerializer(many=True))
+    @extend_schema(
+        operation_id="households_list",
+        parameters=[FilterSerializer],
+        responses=paginated_schema(HouseholdOutputSerializer, "PaginatedHouseholdList"),
+    )
     def get(self, request):
         filters = self.FilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
         households = selectors.household_list(user=request.user, filters=filters.validated_data)
-        paginator = Pagination()
-        page = paginator.paginate_queryset(households, request, view=self)
-        return paginator.get_paginated_response(HouseholdOutputSerializer(page, many=True).data)
+        return paginated_response(
+            request=request, queryset=households, serializer_class=HouseholdOutputSerializer, view=self
+        )
 
     @extend_schema(request=HouseholdInputSerializer, responses={201: HouseholdDetailOutputSerializer})
     def post(self, request):

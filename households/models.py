@@ -78,7 +78,9 @@ class Household(models.Model):
     per_capita_income = MoneyField("人均纯收入（元）", null=True, blank=True)
     bank_name = models.CharField("开户银行", max_length=100, blank=True)
     bank_account_enc = models.TextField("银行账号（密文）", blank=True, editable=False)
-    bank_account_hash = models.CharField("银行账号（检索散列）", max_length=64, blank=True, db_index=True, editable=False)
+    bank_account_hash = models.CharField(
+        "银行账号（检索散列）", max_length=64, blank=True, db_index=True, editable=False
+    )
     bank_account_masked = models.CharField("银行账号", max_length=40, blank=True, editable=False)
     created_at = models.DateTimeField("建档时间", auto_now_add=True)
     updated_at = models.DateTimeField("更新时间", auto_now=True)
@@ -90,7 +92,8 @@ class Household(models.Model):
         ordering = ["village_id", "household_no"]
         constraints = [
             models.CheckConstraint(
-                condition=models.Q(labor_count__lte=models.F("member_count")), name="labor_not_more_than_members"
+                condition=models.Q(labor_count__lte=models.F("member_count")),
+                name="labor_not_more_than_members",
             ),
             models.CheckConstraint(
                 condition=models.Q(per_capita_income__gte=0) | models.Q(per_capita_income__isnull=True),
@@ -108,7 +111,9 @@ class Household(models.Model):
 
 
 class Member(models.Model):
-    household = models.ForeignKey(Household, verbose_name="户", on_delete=models.CASCADE, related_name="members")
+    household = models.ForeignKey(
+        Household, verbose_name="户", on_delete=models.CASCADE, related_name="members"
+    )
     name = models.CharField("姓名", max_length=50)
     relation = models.CharField("与户主关系", max_length=20)
     id_enc = models.TextField("身份证号（密文）", editable=False)
@@ -134,7 +139,9 @@ class PiiAccessLog(models.Model):
     """Every full view of an ID or account number: who, when, which household (PIPL art. 51)."""
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name="查看人", on_delete=models.PROTECT)
-    household = models.ForeignKey(Household, verbose_name="户", on_delete=models.PROTECT, related_name="pii_views")
+    household = models.ForeignKey(
+        Household, verbose_name="户", on_delete=models.PROTECT, related_name="pii_views"
+    )
     at = models.DateTimeField("查看时间", auto_now_add=True, db_index=True)
     fields = models.CharField("查看字段", max_length=100)
     channel = models.CharField("渠道", max_length=10, default="api")
@@ -143,3 +150,6 @@ class PiiAccessLog(models.Model):
     class Meta:
         verbose_name = verbose_name_plural = "敏感信息查看记录"
         ordering = ["-at"]
+
+    def __str__(self) -> str:
+        return f"{self.user} 于 {self.at:%Y-%m-%d %H:%M} 查看 {self.household_id}"

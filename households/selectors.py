@@ -34,4 +34,3 @@ def household_get_for_user(*, user, pk) -> Household:
         )
     except (Household.DoesNotExist, ValueError, TypeError):
         raise Http404 from None
-

@@ -1,5 +1,6 @@
-"""Every write to the household file goes through here: the API, the browser forms, the admin,
-the importers and seed_demo.
+"""Every write to the household file goes through here: the API, the browser forms and the admin.
+(Bulk loaders, seed_demo and the file importer, build rows with member_instance and the same
+validators, then write set-based.)
 
 Validation gives the same Chinese messages on every channel: problems are collected per field and
 raised together as one HouseholdError("invalid", ..., errors={field: [message, ...]}).
@@ -71,7 +72,9 @@ def _clean_scalars(data: dict, *, actor, instance: Household | None, errors: _Er
     if data.get("household_no"):
         no = str(data["household_no"]).strip()
         clash = Household.objects.filter(household_no=no).exclude(pk=getattr(instance, "pk", None))
-        if clash.exists():
+        if not no:
+            errors.add("household_no", "此项为必填项。")
+        elif clash.exists():
             errors.add("household_no", f"户编号“{no}”已存在。")
         out["household_no"] = no
 
@@ -84,7 +87,7 @@ def _clean_scalars(data: dict, *, actor, instance: Household | None, errors: _Er
 
     if "head_name" in data:
         name = str(data.get("head_name") or "").strip()
-        if not name and not creating:
+        if not name and "head_name" not in errors:  # blanks only: not caught by the required check
             errors.add("head_name", "户主姓名不能为空。")
         out["head_name"] = name
 
@@ -97,6 +100,12 @@ def _clean_scalars(data: dict, *, actor, instance: Household | None, errors: _Er
             clash = Household.objects.filter(head_id_hash=pii.lookup_hash(resident.number))
             if clash.exclude(pk=getattr(instance, "pk", None)).exists():
                 errors.add("head_id_number", "该身份证号已是另一户的户主。")
+            elif (
+                Member.objects.filter(id_hash=pii.lookup_hash(resident.number))
+                .exclude(household_id=getattr(instance, "pk", None))
+                .exists()
+            ):  # the head is a member too
+                errors.add("head_id_number", "该身份证号已登记在另一户。")
             out["head_resident"] = resident
 
     if "phone" in data:
@@ -120,10 +129,16 @@ def _clean_scalars(data: dict, *, actor, instance: Household | None, errors: _Er
     if "status" in data:
         out["status"] = _clean_choice(errors, "status", data["status"], HouseholdStatus, "脱贫状态")
     if "attribute" in data:
-        out["attribute"] = _clean_choice(errors, "attribute", data["attribute"], HouseholdAttribute, "贫困户属性")
+        out["attribute"] = _clean_choice(
+            errors, "attribute", data["attribute"], HouseholdAttribute, "贫困户属性"
+        )
     if "identification_standard" in data:
         out["identification_standard"] = _clean_choice(
-            errors, "identification_standard", data["identification_standard"], IdentificationStandard, "识别标准"
+            errors,
+            "identification_standard",
+            data["identification_standard"],
+            IdentificationStandard,
+            "识别标准",
         )
 
     if "poverty_causes" in data:
@@ -189,7 +204,12 @@ def _clean_members(raw_members, *, head_resident, household: Household | None, e
         if other.exists():
             errors.add("members", f"{label}：该身份证号已登记在另一户。")
         cleaned.append(
-            {"name": name, "relation": relation, "resident": resident, "labor_capable": bool(raw.get("labor_capable"))}
+            {
+                "name": name,
+                "relation": relation,
+                "resident": resident,
+                "labor_capable": bool(raw.get("labor_capable")),
+            }
         )
     heads = [m for m in cleaned if m["relation"] == HEAD_RELATION]
     if len(heads) != 1:
@@ -218,7 +238,9 @@ def _apply(household: Household, values: dict) -> None:
         household.bank_account_masked = pii.mask_account(account)
 
 
-def member_instance(*, household: Household, name: str, relation: str, resident, labor_capable: bool) -> Member:
+def member_instance(
+    *, household: Household, name: str, relation: str, resident, labor_capable: bool
+) -> Member:
     """An unsaved member row with its ID number encrypted, hashed and masked."""
     return Member(
         household=household,
@@ -239,7 +261,12 @@ def _replace_members(household: Household, members: list[dict]) -> None:
 
 
 def _head_as_member(household: Household, resident, labor_capable: bool = True) -> dict:
-    return {"name": household.head_name, "relation": HEAD_RELATION, "resident": resident, "labor_capable": labor_capable}
+    return {
+        "name": household.head_name,
+        "relation": HEAD_RELATION,
+        "resident": resident,
+        "labor_capable": labor_capable,
+    }
 
 
 @transaction.atomic
@@ -248,7 +275,9 @@ def household_create(*, actor, data: dict) -> Household:
     values = _clean_scalars(data, actor=actor, instance=None, errors=errors)
     members = None
     if data.get("members"):
-        members = _clean_members(data["members"], head_resident=values.get("head_resident"), household=None, errors=errors)
+        members = _clean_members(
+            data["members"], head_resident=values.get("head_resident"), household=None, errors=errors
+        )
     _check_counts(values, members, errors, instance=None)
     errors.raise_if_any()
 
@@ -274,6 +303,10 @@ def household_update(*, actor, household: Household, data: dict) -> Household:
     if data.get("members") is not None:
         head = values.get("head_resident") or parse_resident_id(pii.decrypt(household.head_id_enc))
         members = _clean_members(data["members"], head_resident=head, household=household, errors=errors)
+    elif "head_resident" in values:
+        other = household.members.exclude(relation=HEAD_RELATION)
+        if other.filter(id_hash=pii.lookup_hash(values["head_resident"].number)).exists():
+            errors.add("head_id_number", "该身份证号是本户另一成员；更换户主请同时提交家庭成员名单。")
     _check_counts(values, members, errors, instance=household)
     errors.raise_if_any()
 
@@ -288,7 +321,9 @@ def household_update(*, actor, household: Household, data: dict) -> Household:
 
 
 def _check_counts(values: dict, members, errors: _Errors, *, instance: Household | None) -> None:
-    member_count = values.get("member_count", len(members) if members else getattr(instance, "member_count", 1))
+    member_count = values.get(
+        "member_count", len(members) if members else getattr(instance, "member_count", 1)
+    )
     labor_count = values.get("labor_count", getattr(instance, "labor_count", 0))
     if labor_count > member_count:
         errors.add("labor_count", "劳动力人数不能多于家庭人数。")
@@ -311,12 +346,18 @@ def _sync_head_member(household: Household, values: dict) -> None:
     head.save()
 
 
-def household_reveal_pii(*, actor, household: Household, channel: str = "api", ip_address: str | None = None) -> dict:
+def household_reveal_pii(
+    *, actor, household: Household, channel: str = "api", ip_address: str | None = None
+) -> dict:
     """The full ID and account numbers, for roles that need them; every call is logged."""
     if not can_view_full_pii(actor, household.village_id):
         raise Forbidden("您的角色不能查看完整的身份证号和银行账号。")
     PiiAccessLog.objects.create(
-        user=actor, household=household, fields="head_id_number,bank_account", channel=channel, ip_address=ip_address
+        user=actor,
+        household=household,
+        fields="head_id_number,bank_account",
+        channel=channel,
+        ip_address=ip_address,
     )
     return {
         "head_id_number": pii.decrypt(household.head_id_enc),

@@ -8,8 +8,9 @@ from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
 
 from common.errors import ApplicationError, Forbidden
-from organization.permissions import can_edit_households_in, can_view_full_pii
-from organization.scoping import roles_of
+from organization.models import Region
+from organization.permissions import can_create_households, can_edit_households_in, can_view_full_pii
+from organization.scoping import scope_for
 from organization.selectors import region_list
 
 from . import selectors, services
@@ -18,10 +19,24 @@ from .forms import HouseholdFilterForm, HouseholdForm
 PAGE_SIZE = 50
 
 
+def _filter_regions(user) -> list[Region]:
+    """The regions of the user's own area for the filter dropdown (not the ancestors that
+    region_list adds for naming). Villages only when the area is a township or a village, so a
+    county's list stays short."""
+    scope = scope_for(user)
+    regions = [r for r in region_list(user=user) if scope.covers_region(r.code)]
+    if any(r.level in ("province", "city", "county") for r in regions):
+        regions = [r for r in regions if r.level != Region.Level.VILLAGE]
+    return regions
+
+
+def _villages(user):
+    return region_list(user=user, level=Region.Level.VILLAGE).select_related("parent")
+
+
 @login_required
 def household_list_view(request):
-    regions = region_list(user=request.user).exclude(level="village")
-    form = HouseholdFilterForm(request.GET or None, regions=regions)
+    form = HouseholdFilterForm(request.GET or None, regions=_filter_regions(request.user))
     filters = form.cleaned_data if form.is_valid() else {}
     households = selectors.household_list(user=request.user, filters=filters)
     page = Paginator(households, PAGE_SIZE).get_page(request.GET.get("page"))
@@ -30,8 +45,13 @@ def household_list_view(request):
     return render(
         request,
         "households/list.html",
-        {"form": form, "page": page, "query": query.urlencode(), "can_create": bool(
-            roles_of(request.user) & {"village_clerk", "county_staff", "admin"})},
+        {
+            "form": form,
+            "page": page,
+            "query": query.urlencode(),
+            "filtered": bool(filters and any(filters.values())),
+            "can_create": can_create_households(request.user),
+        },
     )
 
 
@@ -42,7 +62,10 @@ def household_detail_view(request, pk):
     if request.method == "POST" and request.POST.get("action") == "reveal":
         try:
             revealed = services.household_reveal_pii(
-                actor=request.user, household=household, channel="web", ip_address=request.META.get("REMOTE_ADDR")
+                actor=request.user,
+                household=household,
+                channel="web",
+                ip_address=request.META.get("REMOTE_ADDR"),
             )
         except Forbidden as exc:
             messages.error(request, exc.message)
@@ -61,7 +84,9 @@ def household_detail_view(request, pk):
 
 @login_required
 def household_create_view(request):
-    form = HouseholdForm(request.POST or None)
+    if not can_create_households(request.user):
+        raise PermissionDenied("您没有新建户档的权限。")
+    form = HouseholdForm(request.POST or None, villages=_villages(request.user))
     if request.method == "POST" and form.is_valid():
         try:
             household = services.household_create(actor=request.user, data=form.service_data())
@@ -86,7 +111,10 @@ def household_edit_view(request, pk):
         "poverty_causes": household.poverty_causes, "per_capita_income": household.per_capita_income,
         "bank_name": household.bank_name,
     }  # fmt: skip
-    form = HouseholdForm(request.POST or None, initial=initial, editing=True)
+    masked = {"head_id_number": household.head_id_masked, "bank_account": household.bank_account_masked}
+    form = HouseholdForm(
+        request.POST or None, initial=initial, villages=_villages(request.user), editing=True, masked=masked
+    )
     if request.method == "POST" and form.is_valid():
         try:
             services.household_update(actor=request.user, household=household, data=form.service_data())
@@ -95,4 +123,8 @@ def household_edit_view(request, pk):
         else:
             messages.success(request, "已保存。")
             return redirect("households:detail", pk=household.pk)
-    return render(request, "households/form.html", {"form": form, "title": f"修改户档：{household}", "household": household})
+    return render(
+        request,
+        "households/form.html",
+        {"form": form, "title": f"修改户档：{household}", "household": household},
+    )

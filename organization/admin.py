@@ -67,7 +67,13 @@ class UserAdmin(BaseUserAdmin):
 class CountyPolicyAdmin(admin.ModelAdmin):
     """Rows already in force are read-only here too: a change is a new row with a later date."""
 
-    list_display = ("county", "effective_from", "household_loan_cap", "township_npl_threshold", "village_npl_threshold")
+    list_display = (
+        "county",
+        "effective_from",
+        "household_loan_cap",
+        "township_npl_threshold",
+        "village_npl_threshold",
+    )
     list_filter = ("county",)
     readonly_fields = ("created_at", "created_by")
 

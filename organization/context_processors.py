@@ -1,6 +1,24 @@
 """The menu follows the user's roles."""
 
+from .models import Role
+from .permissions import can_create_households
 from .scoping import roles_of
+
+ROLE_LABELS = dict(Role.choices)
+
+
+def _active(menu: list[dict], view_name: str) -> None:
+    """Mark the item of the current page: its own entry, else the entry of its app
+    (a household's detail page lights up 建档立卡户)."""
+    exact = [item for item in menu if item["url_name"] == view_name]
+    if exact:
+        exact[0]["active"] = True
+        return
+    namespace = view_name.split(":")[0] if ":" in view_name else None
+    for item in menu:
+        if namespace and item["url_name"] == f"{namespace}:list":
+            item["active"] = True
+            return
 
 
 def navigation(request):
@@ -9,9 +27,16 @@ def navigation(request):
         return {}
     roles = roles_of(user)
     menu = [{"label": "首页", "url_name": "home"}, {"label": "建档立卡户", "url_name": "households:list"}]
-    if roles & {"village_clerk", "county_staff", "admin"}:
+    if can_create_households(user):
         menu.append({"label": "新建户档", "url_name": "households:create"})
     menu.append({"label": "API 文档", "url_name": "api-docs"})
     if user.is_staff:
         menu.append({"label": "系统管理", "url_name": "admin:index"})
-    return {"nav_menu": menu, "nav_roles": sorted(roles)}
+    match = getattr(request, "resolver_match", None)
+    if match is not None:
+        _active(menu, match.view_name)
+    return {
+        "nav_menu": menu,
+        "nav_roles": sorted(roles),
+        "nav_role_labels": [ROLE_LABELS.get(r, r) for r in sorted(roles)],
+    }

@@ -51,7 +51,9 @@ class Region(models.Model):
 
     def clean(self):
         if len(self.code) != LEVEL_CODE_LENGTH[self.level] or not self.code.isdigit():
-            raise ValidationError({"code": f"{self.get_level_display()}代码应为{LEVEL_CODE_LENGTH[self.level]}位数字。"})
+            raise ValidationError(
+                {"code": f"{self.get_level_display()}代码应为{LEVEL_CODE_LENGTH[self.level]}位数字。"}
+            )
         if self.parent_id and not self.code.startswith(self.parent.prefix):
             raise ValidationError({"code": "区划代码须以上级代码开头（6+3+3规则）。"})
 
@@ -72,7 +74,9 @@ class ServiceUnit(models.Model):
         "village": Kind.VILLAGE_DESK,
     }
 
-    region = models.OneToOneField(Region, verbose_name="区划", on_delete=models.PROTECT, related_name="service_unit")
+    region = models.OneToOneField(
+        Region, verbose_name="区划", on_delete=models.PROTECT, related_name="service_unit"
+    )
     kind = models.CharField("类型", max_length=20, choices=Kind.choices)
     name = models.CharField("名称", max_length=100)
 
@@ -147,13 +151,25 @@ ROLE_UNIT_KIND = {
 class RoleAssignment(models.Model):
     """A user holds a role at an org unit: a service unit, or a bank branch for bank officers."""
 
-    user = models.ForeignKey(User, verbose_name="用户", on_delete=models.CASCADE, related_name="role_assignments")
+    user = models.ForeignKey(
+        User, verbose_name="用户", on_delete=models.CASCADE, related_name="role_assignments"
+    )
     role = models.CharField("角色", max_length=20, choices=Role.choices)
     unit = models.ForeignKey(
-        ServiceUnit, verbose_name="服务机构", null=True, blank=True, on_delete=models.PROTECT, related_name="staff"
+        ServiceUnit,
+        verbose_name="服务机构",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="staff",
     )
     branch = models.ForeignKey(
-        BankBranch, verbose_name="银行网点", null=True, blank=True, on_delete=models.PROTECT, related_name="staff"
+        BankBranch,
+        verbose_name="银行网点",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="staff",
     )
 
     class Meta:
@@ -198,11 +214,17 @@ class CountyPolicy(models.Model):
     row (services.policy_create). Field defaults are DOMAIN.md's defaults."""
 
     county = models.ForeignKey(
-        Region, verbose_name="县区", on_delete=models.PROTECT, related_name="policies", limit_choices_to={"level": "county"}
+        Region,
+        verbose_name="县区",
+        on_delete=models.PROTECT,
+        related_name="policies",
+        limit_choices_to={"level": "county"},
     )
     effective_from = models.DateField("生效日期")
     created_at = models.DateTimeField("创建时间", auto_now_add=True)
-    created_by = models.ForeignKey(User, verbose_name="创建人", null=True, blank=True, on_delete=models.PROTECT)
+    created_by = models.ForeignKey(
+        User, verbose_name="创建人", null=True, blank=True, on_delete=models.PROTECT
+    )
 
     household_loan_cap = MoneyField("户贷额度上限", default=50000)
     household_max_term_months = models.PositiveSmallIntegerField("户贷最长期限（月）", default=36)
@@ -240,7 +262,9 @@ class CountyPolicy(models.Model):
         verbose_name = verbose_name_plural = "县级政策参数"
         ordering = ["county_id", "-effective_from"]
         constraints = [
-            models.UniqueConstraint(fields=["county", "effective_from"], name="one_policy_row_per_county_and_day"),
+            models.UniqueConstraint(
+                fields=["county", "effective_from"], name="one_policy_row_per_county_and_day"
+            ),
             models.CheckConstraint(
                 condition=models.Q(borrower_min_age__lt=models.F("borrower_max_age")), name="policy_age_range"
             ),
@@ -250,5 +274,9 @@ class CountyPolicy(models.Model):
         return f"{self.county.name} {self.effective_from:%Y-%m-%d} 起"
 
     def clean(self):
-        if self.fund_share is not None and self.bank_share is not None and self.fund_share + self.bank_share > 100:
+        if (
+            self.fund_share is not None
+            and self.bank_share is not None
+            and self.fund_share + self.bank_share > 100
+        ):
             raise ValidationError("补偿金与银行分担比例之和不能超过100%。")

@@ -23,7 +23,9 @@ class BankResource(resources.ModelResource):
 
 
 class BankBranchResource(resources.ModelResource):
-    bank = fields.Field(attribute="bank", column_name="bank", widget=widgets.ForeignKeyWidget(Bank, field="code"))
+    bank = fields.Field(
+        attribute="bank", column_name="bank", widget=widgets.ForeignKeyWidget(Bank, field="code")
+    )
     counties = fields.Field(attribute="counties", column_name="counties",
                             widget=widgets.ManyToManyWidget(Region, field="code", separator=","))  # fmt: skip
 

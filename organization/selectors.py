@@ -13,12 +13,16 @@ def policy_for(county: Region | str, *, on: datetime.date) -> CountyPolicy:
     """The county's policy row in force on `on`. Before any row, DOMAIN.md's defaults
     (an unsaved row with the model's field defaults)."""
     code = county if isinstance(county, str) else county.code
-    row = CountyPolicy.objects.filter(county_id=code, effective_from__lte=on).order_by("-effective_from").first()
+    row = (
+        CountyPolicy.objects.filter(county_id=code, effective_from__lte=on)
+        .order_by("-effective_from")
+        .first()
+    )
     return row or CountyPolicy(county_id=code, effective_from=on)
 
 
 def policy_list(*, user, county_code: str) -> QuerySet[CountyPolicy]:
-    region_get_for_user(user=user, code=county_code)  # 404 outside scope
+    region_get_for_user(user=user, code=county_code, include_ancestors=True)  # 404 outside scope
     return CountyPolicy.objects.filter(county_id=county_code).order_by("-effective_from")
 
 
@@ -39,8 +43,12 @@ def region_list(*, user, parent: str | None = None, level: str | None = None) ->
     return qs.order_by("code")
 
 
-def region_get_for_user(*, user, code: str) -> Region:
-    region = Region.objects.filter(area_q(user, "code"), code=code).first()
+def region_get_for_user(*, user, code: str, include_ancestors: bool = False) -> Region:
+    """The region if it is in the user's area; 404 for out-of-scope and missing alike. With
+    include_ancestors, also the regions above the area that region_list shows (a township
+    officer's county): enough to name it or read its policy, never to reach the data below it."""
+    qs = region_list(user=user) if include_ancestors else Region.objects.filter(area_q(user, "code"))
+    region = qs.filter(code=code).first()
     if region is None:
         raise Http404
     return region
@@ -51,7 +59,8 @@ def bank_list(*, user) -> QuerySet[Bank]:
     scope = scope_for(user)
     qs = Bank.objects.prefetch_related("branches__counties")
     if not scope.everything:
-        by_area = prefix_q("branches__counties__code", scope.area_prefixes)
+        # A branch serves whole counties: a township or village area is served by its county's banks.
+        by_area = prefix_q("branches__counties__code", {p[:6] for p in scope.area_prefixes})
         qs = qs.filter(by_area | Q(pk__in=scope.bank_ids)).distinct()
     return qs.order_by("code")
 

@@ -22,9 +22,21 @@ def _unit_for(role: str, region_code: str | None) -> ServiceUnit:
     unit = ServiceUnit.objects.filter(region_id=region_code or "").select_related("region").first()
     if unit is None or unit.kind != ROLE_UNIT_KIND[role]:
         raise OrganizationError(
-            "invalid", f"区划“{region_code}”下没有可挂靠{Role(role).label}的服务机构。", {"roles": ["区划代码不正确。"]}
+            "invalid",
+            f"区划“{region_code}”下没有可挂靠{Role(role).label}的服务机构。",
+            {"roles": ["区划代码不正确。"]},
         )
     return unit
+
+
+def _branch_of_bank(bank_code: str | None, region_code: str | None) -> BankBranch | None:
+    """A bank's code, as /banks/ and /me/ show it, picks the bank's branch serving region_code's
+    county, or the bank's only branch; None when that is not exactly one branch."""
+    branches = BankBranch.objects.filter(bank__code=bank_code or "")
+    if region_code:
+        branches = branches.filter(counties__code=region_code[:6])
+    found = list(branches.distinct()[:2])
+    return found[0] if len(found) == 1 else None
 
 
 @transaction.atomic
@@ -44,19 +56,30 @@ def user_create(*, actor, username: str, password: str, roles: list[dict], full_
     user.set_password(password)
     user.save()
     for spec in roles:
-        role_assign(user=user, role=spec.get("role"), region_code=spec.get("region_code"), bank_code=spec.get("bank_code"))
+        role_assign(
+            user=user,
+            role=spec.get("role"),
+            region_code=spec.get("region_code"),
+            bank_code=spec.get("bank_code"),
+        )
     return user
 
 
-def role_assign(*, user: User, role: str, region_code: str | None = None, bank_code: str | None = None) -> RoleAssignment:
+def role_assign(
+    *, user: User, role: str, region_code: str | None = None, bank_code: str | None = None
+) -> RoleAssignment:
     if role not in Role.values:
         raise OrganizationError("invalid", f"未知角色“{role}”。", {"roles": [f"未知角色“{role}”。"]})
     if role == Role.ADMIN:
         assignment = RoleAssignment(user=user, role=role)
     elif role == Role.BANK_OFFICER:
-        branch = BankBranch.objects.filter(code=bank_code or "").first()
+        branch = BankBranch.objects.filter(code=bank_code or "").first() or _branch_of_bank(
+            bank_code, region_code
+        )
         if branch is None:
-            raise OrganizationError("invalid", f"银行网点“{bank_code}”不存在。", {"roles": ["银行网点代码不正确。"]})
+            raise OrganizationError(
+                "invalid", f"银行网点“{bank_code}”不存在。", {"roles": ["银行网点代码不正确。"]}
+            )
         assignment = RoleAssignment(user=user, role=role, branch=branch)
     else:
         assignment = RoleAssignment(user=user, role=role, unit=_unit_for(role, region_code))
@@ -75,7 +98,9 @@ def policy_create(*, actor, county: Region, effective_from: datetime.date, chang
         raise OrganizationError("invalid", "新政策只能从明天或以后生效；已生效的政策不能修改。",
                                 {"effective_from": ["生效日期须晚于今天。"]})  # fmt: skip
     if CountyPolicy.objects.filter(county=county, effective_from=effective_from).exists():
-        raise OrganizationError("invalid", "该日期已有一条政策。", {"effective_from": ["该日期已有一条政策。"]})
+        raise OrganizationError(
+            "invalid", "该日期已有一条政策。", {"effective_from": ["该日期已有一条政策。"]}
+        )
     unknown = set(changes) - set(CountyPolicy.POLICY_FIELDS)
     if unknown:
         raise OrganizationError("invalid", f"未知的政策字段：{'、'.join(sorted(unknown))}。")

@@ -4,16 +4,28 @@ Environments differ only by environment variables (django-environ); a malformed 
 at start-up. local.py and test.py supply harmless defaults for the variables production requires.
 """
 
+import os
 from datetime import timedelta
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
 env = environ.Env()
 
-SECRET_KEY = env("SECRET_KEY")
+
+def secret(name: str) -> str:
+    """A required secret, read as is: django-environ would take a value starting with "$" for
+    the name of another variable, and about one random key in fifty starts with "$"."""
+    value = os.environ.get(name, "")
+    if not value:
+        raise ImproperlyConfigured(f"Set the {name} environment variable")
+    return value
+
+
+SECRET_KEY = secret("SECRET_KEY")
 DEBUG = env.bool("DEBUG", default=False)
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
 
@@ -112,6 +124,7 @@ AXES_COOLOFF_TIME = timedelta(minutes=15)
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_VERBOSE = False
 
 LANGUAGE_CODE = "zh-hans"
 TIME_ZONE = "Asia/Shanghai"
@@ -133,7 +146,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PAGINATION_CLASS": "common.api.Pagination",
     "PAGE_SIZE": 50,
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "common.schema.AutoSchema",
     "EXCEPTION_HANDLER": "common.api.exception_handler",
     "DEFAULT_FILTER_BACKENDS": [],
 }
@@ -162,8 +175,8 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
 # Personal information (PIPL): Fernet keys (the first encrypts, all decrypt, for rotation) and
 # the HMAC key that makes the lookup hashes.
-PII_ENCRYPTION_KEYS = env.list("PII_ENCRYPTION_KEYS")
-PII_HASH_KEY = env("PII_HASH_KEY")
+PII_ENCRYPTION_KEYS = [key.strip() for key in secret("PII_ENCRYPTION_KEYS").split(",") if key.strip()]
+PII_HASH_KEY = secret("PII_HASH_KEY")
 
 LOGGING = {
     "version": 1,
@@ -174,3 +187,11 @@ LOGGING = {
 }
 
 IMPORT_EXPORT_ESCAPE_FORMULAE_ON_EXPORT = True
+
+# Upload limits for xlsx imports (ASVS 5.2.x): bytes uploaded, bytes unzipped, ratio, data rows.
+IMPORT_MAX_UPLOAD_BYTES = env.int("IMPORT_MAX_UPLOAD_BYTES", default=30 * 1024 * 1024)
+IMPORT_MAX_UNZIPPED_BYTES = env.int("IMPORT_MAX_UNZIPPED_BYTES", default=300 * 1024 * 1024)
+IMPORT_MAX_COMPRESSION_RATIO = env.int("IMPORT_MAX_COMPRESSION_RATIO", default=100)
+IMPORT_MAX_ROWS = env.int("IMPORT_MAX_ROWS", default=200_000)
+DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024

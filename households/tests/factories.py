@@ -16,7 +16,9 @@ class HouseholdFactory(factory.django.DjangoModelFactory):
 
     class Params:
         head_id_number = factory.Sequence(
-            lambda n: make_resident_id("411722", datetime.date(1970, 1, 1) + datetime.timedelta(days=n // 400), n % 400)
+            lambda n: make_resident_id(
+                "411722", datetime.date(1970, 1, 1) + datetime.timedelta(days=n // 400), n % 400
+            )
         )
         bank_account = factory.Sequence(lambda n: f"6228480{n:012d}")
 
@@ -48,7 +50,11 @@ class HouseholdFactory(factory.django.DjangoModelFactory):
 
         resident = parse_resident_id(pii.decrypt(household.head_id_enc))
         member_instance(
-            household=household, name=household.head_name, relation=HEAD_RELATION, resident=resident, labor_capable=True
+            household=household,
+            name=household.head_name,
+            relation=HEAD_RELATION,
+            resident=resident,
+            labor_capable=True,
         ).save()
 
 

@@ -7,6 +7,7 @@ class RegionFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = Region
         django_get_or_create = ("code",)
+        skip_postgeneration_save = True
 
     code = factory.Sequence(lambda n: f"4117{n:02d}")
     name = factory.Sequence(lambda n: f"区划{n}")
@@ -17,7 +18,9 @@ class RegionFactory(factory.django.DjangoModelFactory):
         """Each region has its service unit (the three tiers, and the city office)."""
         if create and region.level in ServiceUnit.KIND_FOR_LEVEL:
             kind = ServiceUnit.KIND_FOR_LEVEL[region.level]
-            ServiceUnit.objects.get_or_create(region=region, defaults={"kind": kind, "name": f"{region.name}{kind.label}"})
+            ServiceUnit.objects.get_or_create(
+                region=region, defaults={"kind": kind, "name": f"{region.name}{kind.label}"}
+            )
 
 
 class BankFactory(factory.django.DjangoModelFactory):
@@ -33,6 +36,7 @@ class BankBranchFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = BankBranch
         django_get_or_create = ("code",)
+        skip_postgeneration_save = True
 
     bank = factory.SubFactory(BankFactory)
     code = factory.Sequence(lambda n: f"BR{n}")

@@ -1,0 +1,186 @@
+"""manage.py smoke_pages: log in as every demo user (organization.demo_data) and open each page and
+API endpoint; one line per request; fails on any 5xx or unexpected status.
+
+Runs in-process through django.test.Client against the configured database, so it needs
+`manage.py seed_demo` first. Logins go through the real login form (django-axes is in the path).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from contextlib import contextmanager
+from urllib.parse import unquote, urlencode
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+from django.test import Client
+
+from households.models import Household
+from households.selectors import household_list
+from organization import demo_data
+from organization.models import User
+from organization.scoping import roles_of
+
+CREATORS = {"village_clerk", "county_staff", "admin"}
+
+
+def _pad(text: str, width: int) -> str:
+    return text + " " * max(width - demo_data.display_width(text), 0)
+
+
+@contextmanager
+def _quiet_logs():
+    """Expected 4xx and every login would each log a line (django.request, django-axes); our own
+    one line per request says it better. Errors (5xx) still log, with their traceback."""
+    loggers = [logging.getLogger(name) for name in ("django.request", "django.security", "axes")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
+
+
+class Command(BaseCommand):
+    help = "用每个演示用户登录，逐一访问主要页面和 API，检查状态码（先运行 seed_demo）。"
+
+    def add_arguments(self, parser):
+        parser.add_argument("--user", action="append", dest="users", help="只检查这些用户（可重复）。")
+        parser.add_argument("--password", default=demo_data.DEMO_PASSWORD, help="演示用户的密码。")
+
+    def handle(self, *args, users=None, password, **options):
+        usernames = users or demo_data.demo_usernames()
+        known = {u.username: u for u in User.objects.filter(username__in=usernames)}
+        missing = [name for name in usernames if name not in known]
+        if missing:
+            raise CommandError(f"找不到演示用户 {'、'.join(missing)}：请先运行 manage.py seed_demo。")
+        if not Household.objects.exists():
+            raise CommandError("没有建档立卡户：请先运行 manage.py seed_demo。")
+
+        self.failures: list[str] = []
+        self.requests = 0
+        self.schema_checked: set[frozenset] = set()
+        with _quiet_logs():
+            self._anonymous()
+            for name in usernames:
+                self._user(known[name], password)
+        summary = f"共 {self.requests} 个请求，{len(usernames)} 个用户。"
+        if self.failures:
+            raise CommandError(f"{summary}{len(self.failures)} 个不符合预期：\n" + "\n".join(self.failures))
+        self.stdout.write(self.style.SUCCESS(f"{summary}全部符合预期。"))
+
+    # --- helpers -------------------------------------------------------------------------------
+
+    def _client(self) -> Client:
+        hosts = [h for h in settings.ALLOWED_HOSTS if h not in ("*", "") and not h.startswith(".")]
+        return Client(HTTP_HOST=hosts[0] if hosts else "127.0.0.1", raise_request_exception=False)
+
+    def _secure(self) -> bool:
+        return bool(getattr(settings, "SECURE_SSL_REDIRECT", False))
+
+    def _check(self, who, client, method, url, expected, data=None, check=None):
+        """Request `url`, print one line, record a failure if the status is not in `expected` (or
+        `check(response)` returns a complaint)."""
+        if isinstance(expected, int):
+            expected = {expected}
+        started = time.perf_counter()
+        response = getattr(client, method)(url, data or {}, secure=self._secure())
+        millis = (time.perf_counter() - started) * 1000
+        self.requests += 1
+        problem = ""
+        if response.status_code >= 500:
+            problem = "服务器错误"
+            if getattr(response, "exc_info", None):
+                problem += f"：{response.exc_info[1]!r}"
+        elif response.status_code not in expected:
+            problem = f"应为 {'/'.join(map(str, sorted(expected)))}"
+        elif check is not None:
+            problem = check(response) or ""
+        mark = "✗" if problem else "✓"
+        line = f"{mark} {_pad(who, 16)} {method.upper():<4} {_pad(unquote(url), 48)} {response.status_code} {millis:6.0f} ms"
+        if problem:
+            line += f"  {problem}"
+            self.failures.append(line)
+            self.stdout.write(self.style.ERROR(line))
+        else:
+            self.stdout.write(line)
+        return response
+
+    def _anonymous(self) -> None:
+        client = self._client()
+
+        def to_login(response):
+            location = response.headers.get("Location", "")
+            return (
+                None
+                if location.startswith(settings.LOGIN_URL) or "/login/" in location
+                else f"跳转到了 {location}"
+            )
+
+        self._check("(匿名)", client, "get", "/households/", 302, check=to_login)
+        self._check("(匿名)", client, "get", "/", 302, check=to_login)
+        self._check("(匿名)", client, "get", "/login/", 200)
+        self._check("(匿名)", client, "get", "/api/v1/households/", 401)
+
+    def _user(self, user: User, password: str) -> None:
+        who = user.username
+        client = self._client()
+        login = self._check(
+            who, client, "post", "/login/", 302, data={"username": who, "password": password},
+            check=lambda r: None if r.headers.get("Location") == "/" else f"登录后跳转到 {r.headers.get('Location')}",
+        )  # fmt: skip
+        if login.status_code != 302:
+            return  # the pages would only redirect to the login form
+
+        roles = roles_of(user)
+        everything = "admin" in roles or user.is_superuser
+        mine = household_list(user=user)
+        sample = mine.first()
+        poor = household_list(user=user, filters={"status": "poor"}).first()
+        outside = (
+            None if everything else Household.objects.exclude(pk__in=mine.values("pk")).order_by("pk").first()
+        )
+        may_create = bool(roles & CREATORS)
+        visible = mine.count()
+
+        def contains(text):
+            return lambda r: None if text in r.content.decode() else f"页面中没有“{text}”"
+
+        self._check(who, client, "get", "/", 200)
+        self._check(who, client, "get", "/households/", 200)
+        if poor is not None:
+            query = urlencode({"q": poor.head_name, "status": "poor"})
+            self._check(who, client, "get", f"/households/?{query}", 200, check=contains(poor.household_no))
+        if sample is None:
+            self.failures.append(f"✗ {who}: 管辖范围内没有建档立卡户，无法检查详情页")
+        else:
+            self._check(
+                who, client, "get", f"/households/{sample.pk}/", 200, check=contains(sample.household_no)
+            )
+            self._check(who, client, "get", f"/households/{sample.pk}/edit/", 200 if may_create else 403)
+            self._check(who, client, "get", f"/api/v1/households/{sample.pk}/", 200)
+        if outside is not None:  # out of scope answers 404, like a missing one
+            self._check(who, client, "get", f"/households/{outside.pk}/", 404)
+            self._check(who, client, "get", f"/api/v1/households/{outside.pk}/", 404)
+        # The create form is offered to editors only; others may get it or 403, and the service
+        # refuses their submission in any case.
+        self._check(who, client, "get", "/households/new/", 200 if may_create else {200, 403})
+        self._check(
+            who, client, "get", "/api/v1/me/", 200,
+            check=lambda r: None if r.json().get("username") == who else "返回的不是本人",
+        )  # fmt: skip
+        self._check(
+            who, client, "get", "/api/v1/households/", 200,
+            check=lambda r: None if r.json().get("count") == visible else f"count 应为 {visible}",
+        )  # fmt: skip
+        self._check(who, client, "get", "/api/v1/regions/", 200)
+        self._check(who, client, "get", "/api/v1/banks/", 200)
+        role_key = frozenset(roles)
+        if role_key not in self.schema_checked:  # the same document for everyone: once per role
+            self.schema_checked.add(role_key)
+            self._check(who, client, "get", "/api/v1/docs/", 200)
+            self._check(who, client, "get", "/api/v1/schema/", 200)
+        self._check(who, client, "get", "/admin/", 200 if user.is_staff else 302)
