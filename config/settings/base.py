@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "simple_history",
     # our apps, in dependency order
     "common",
+    "imports",
     "organization",
     "households",
     "enterprises",
