@@ -1,6 +1,8 @@
 from django.conf import settings
 from django.db import models
 
+from common.clock import now
+
 
 class ImportJob(models.Model):
     """One uploaded file and what became of it. Runs in the background (imports.tasks)."""
@@ -40,6 +42,7 @@ class ImportJob(models.Model):
     message = models.TextField("说明", blank=True)
     error_report = models.FileField("错误报告", upload_to="imports/reports/%Y/%m/", blank=True)
     attempts = models.PositiveSmallIntegerField("执行次数", default=0)
+    heartbeat_at = models.DateTimeField("最近进展", null=True, blank=True)  # a running job's sign of life
 
     class Meta:
         verbose_name = verbose_name_plural = "导入任务"
@@ -47,3 +50,21 @@ class ImportJob(models.Model):
 
     def __str__(self) -> str:
         return f"{self.original_name}（{self.get_status_display()}）"
+
+    @property
+    def finished(self) -> bool:
+        return self.status in (self.Status.SUCCEEDED, self.Status.FAILED)
+
+    @property
+    def rows_per_second(self) -> int | None:
+        """Rows checked per second since the job started (to its end, once finished)."""
+        if self.started_at is None or not self.processed_rows:
+            return None
+        seconds = ((self.finished_at or now()) - self.started_at).total_seconds()
+        return round(self.processed_rows / seconds) if seconds > 0 else None
+
+    @property
+    def percent(self) -> int:
+        if self.finished:
+            return 100
+        return min(99, self.processed_rows * 100 // self.total_rows) if self.total_rows else 0

@@ -39,3 +39,15 @@ def template(kind: str) -> TemplateSpec | None:
 
 def kinds() -> dict[str, type[Importer]]:
     return dict(_IMPORTERS)
+
+
+def templates() -> dict[str, TemplateSpec]:
+    """Every kind with a template, importable or not (the bank repayment file has only its
+    template until the loans app posts repayments)."""
+    return dict(_TEMPLATES)
+
+
+def unregister(kind: str) -> None:
+    """For tests that register a kind of their own."""
+    _IMPORTERS.pop(kind, None)
+    _TEMPLATES.pop(kind, None)
