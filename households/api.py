@@ -1,13 +1,15 @@
 """API of the household file (API.md "Households")."""
 
-from drf_spectacular.utils import extend_schema
+from django.http import FileResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from common.api import paginated_response, paginated_schema
 
-from . import selectors, services
+from . import exports, selectors, services
 from .models import HouseholdStatus
 
 
@@ -75,11 +77,14 @@ class HouseholdInputSerializer(serializers.Serializer):
     members = MemberInputSerializer(many=True, required=False)
 
 
+class HouseholdFilterSerializer(serializers.Serializer):
+    region = serializers.CharField(required=False, max_length=12)
+    status = serializers.ChoiceField(choices=HouseholdStatus.choices, required=False)
+    q = serializers.CharField(required=False, max_length=50)
+
+
 class HouseholdListCreateApi(APIView):
-    class FilterSerializer(serializers.Serializer):
-        region = serializers.CharField(required=False, max_length=12)
-        status = serializers.ChoiceField(choices=HouseholdStatus.choices, required=False)
-        q = serializers.CharField(required=False, max_length=50)
+    FilterSerializer = HouseholdFilterSerializer
 
     @extend_schema(
         operation_id="households_list",
@@ -131,3 +136,25 @@ class HouseholdPiiApi(APIView):
             actor=request.user, household=household, channel="api", ip_address=request.META.get("REMOTE_ADDR")
         )
         return Response(revealed)
+
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+class HouseholdExportApi(APIView):
+    """The household list, with the list's filters, as xlsx. ID and account numbers are masked
+    unless the caller's role may see them in full (then each household is in the access log)."""
+
+    @extend_schema(
+        operation_id="households_export",
+        parameters=[HouseholdFilterSerializer],
+        responses={(200, XLSX): OpenApiResponse(OpenApiTypes.BINARY, description="建档立卡户.xlsx")},
+    )
+    def get(self, request):
+        filters = HouseholdFilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        output = exports.export_households(
+            user=request.user, filters=filters.validated_data, channel="api",
+            ip_address=request.META.get("REMOTE_ADDR"),
+        )  # fmt: skip
+        return FileResponse(output, as_attachment=True, filename=exports.export_filename(), content_type=XLSX)

@@ -64,12 +64,12 @@ class Household(models.Model):
     )  # fmt: skip
     head_name = models.CharField("户主姓名", max_length=50, db_index=True)
     head_id_enc = models.TextField("户主身份证号（密文）", editable=False)
-    head_id_hash = models.CharField("户主身份证号（检索散列）", max_length=64, unique=True, editable=False)
+    head_id_hash = models.CharField("户主身份证号（检索散列）", max_length=64, editable=False)  # unique: Meta
     head_id_masked = models.CharField("户主身份证号", max_length=18, editable=False)
     phone = models.CharField("联系电话", max_length=20, blank=True)
     member_count = models.PositiveSmallIntegerField("家庭人数", default=1)
     labor_count = models.PositiveSmallIntegerField("劳动力人数", default=0)
-    status = models.CharField("脱贫状态", max_length=10, choices=HouseholdStatus.choices, db_index=True)
+    status = models.CharField("脱贫状态", max_length=10, choices=HouseholdStatus.choices)  # indexed: Meta
     attribute = models.CharField("贫困户属性", max_length=16, choices=HouseholdAttribute.choices, blank=True)
     identification_standard = models.CharField(
         "识别标准", max_length=12, choices=IdentificationStandard.choices, blank=True
@@ -79,18 +79,32 @@ class Household(models.Model):
     bank_name = models.CharField("开户银行", max_length=100, blank=True)
     bank_account_enc = models.TextField("银行账号（密文）", blank=True, editable=False)
     bank_account_hash = models.CharField(
-        "银行账号（检索散列）", max_length=64, blank=True, db_index=True, editable=False
-    )
+        "银行账号（检索散列）", max_length=64, blank=True, editable=False
+    )  # indexed: Meta
     bank_account_masked = models.CharField("银行账号", max_length=40, blank=True, editable=False)
     created_at = models.DateTimeField("建档时间", auto_now_add=True)
     updated_at = models.DateTimeField("更新时间", auto_now=True)
 
-    history = HistoricalRecords(excluded_fields=["head_id_enc", "bank_account_enc"])
+    # History rows are written for every created or changed household (the file import writes
+    # tens of thousands at once), and read by household (the `id` index): the copies of the
+    # lookup indexes above would only slow every write down.
+    history = HistoricalRecords(
+        excluded_fields=["head_id_enc", "bank_account_enc"],
+        no_db_index=["household_no", "village", "head_name"],
+    )
 
     class Meta:
         verbose_name = verbose_name_plural = "建档立卡户"
         ordering = ["village_id", "household_no"]
+        # Hashes and status are matched whole, never by prefix: declared here rather than with
+        # unique=/db_index= on the field, PostgreSQL gets no second (varchar_pattern_ops) index
+        # to keep up on every insert.
+        indexes = [
+            models.Index(fields=["status"], name="household_status_idx"),
+            models.Index(fields=["bank_account_hash"], name="household_account_hash_idx"),
+        ]
         constraints = [
+            models.UniqueConstraint(fields=["head_id_hash"], name="household_head_id_hash_unique"),
             models.CheckConstraint(
                 condition=models.Q(labor_count__lte=models.F("member_count")),
                 name="labor_not_more_than_members",
@@ -117,15 +131,20 @@ class Member(models.Model):
     name = models.CharField("姓名", max_length=50)
     relation = models.CharField("与户主关系", max_length=20)
     id_enc = models.TextField("身份证号（密文）", editable=False)
-    id_hash = models.CharField("身份证号（检索散列）", max_length=64, unique=True, editable=False)
+    id_hash = models.CharField("身份证号（检索散列）", max_length=64, editable=False)  # unique: Meta
     id_masked = models.CharField("身份证号", max_length=18, editable=False)
     gender = models.CharField("性别", max_length=6, choices=Gender.choices)
     birth_date = models.DateField("出生日期")
     labor_capable = models.BooleanField("有劳动能力", default=False)
 
+    # Who changed a member, when, old and new values (the household file importer writes these
+    # rows in bulk with the importing user; the ciphertext is left out, the hash and mask kept).
+    history = HistoricalRecords(excluded_fields=["id_enc"])
+
     class Meta:
         verbose_name = verbose_name_plural = "家庭成员"
         ordering = ["household_id", "id"]
+        constraints = [models.UniqueConstraint(fields=["id_hash"], name="member_id_hash_unique")]
 
     def __str__(self) -> str:
         return f"{self.name}（{self.relation}）"

@@ -5,7 +5,9 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
+from django.http import FileResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 
 from common.errors import ApplicationError, Forbidden
 from organization.models import Region
@@ -13,7 +15,7 @@ from organization.permissions import can_create_households, can_edit_households_
 from organization.scoping import scope_for
 from organization.selectors import region_list
 
-from . import selectors, services
+from . import exports, selectors, services
 from .forms import HouseholdFilterForm, HouseholdForm
 
 PAGE_SIZE = 50
@@ -53,6 +55,22 @@ def household_list_view(request):
             "can_create": can_create_households(request.user),
         },
     )
+
+
+@login_required
+def household_export_view(request):
+    """The list as xlsx, with the same filters (an invalid filter exports the whole list, as the
+    page then shows it)."""
+    form = HouseholdFilterForm(request.GET or None, regions=_filter_regions(request.user))
+    filters = form.cleaned_data if form.is_valid() else {}
+    try:
+        output = exports.export_households(
+            user=request.user, filters=filters, channel="web", ip_address=request.META.get("REMOTE_ADDR")
+        )
+    except exports.ExportError as exc:
+        messages.error(request, exc.message)
+        return redirect(f"{reverse('households:list')}?{request.GET.urlencode()}")
+    return FileResponse(output, as_attachment=True, filename=exports.export_filename())
 
 
 @login_required
