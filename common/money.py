@@ -26,3 +26,10 @@ def PercentField(verbose_name: str, **kwargs) -> models.DecimalField:  # noqa: N
     kwargs.setdefault("max_digits", 6)
     kwargs.setdefault("decimal_places", 2)
     return models.DecimalField(verbose_name, **kwargs)
+
+
+def percent(part, whole) -> Decimal:
+    """part / whole as a percentage with two places (12.50); 0.00 when whole is 0."""
+    if not whole:
+        return Decimal("0.00")
+    return (Decimal(part) * 100 / Decimal(whole)).quantize(CENT, rounding=ROUND_HALF_UP)

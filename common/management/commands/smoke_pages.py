@@ -184,3 +184,85 @@ class Command(BaseCommand):
             self._check(who, client, "get", "/api/v1/docs/", 200)
             self._check(who, client, "get", "/api/v1/schema/", 200)
         self._check(who, client, "get", "/admin/", 200 if user.is_staff else 302)
+        self._ratings(who, client, user, roles, everything, sample)
+        self._enterprises(who, client, user, roles, everything)
+
+    def _ratings(self, who, client, user, roles, everything, sample) -> None:
+        """The credit-rating pages and API (credit_rating)."""
+        from credit_rating.models import Rating
+        from credit_rating.selectors import rating_list
+
+        county_staff = everything or "county_staff" in roles
+        drafter = everything or bool(roles & {"village_clerk", "county_staff"})
+        for url in (
+            "/ratings/",
+            "/ratings/?tab=approved",
+            "/ratings/?tab=all",
+            "/ratings/expiring/",
+            "/ratings/coverage/",
+        ):
+            self._check(who, client, "get", url, 200)
+        self._check(who, client, "get", "/ratings/prerate/", 200 if county_staff else 403)
+        mine = rating_list(user=user)
+        visible = mine.count()
+        self._check(
+            who, client, "get", "/api/v1/ratings/", 200,
+            check=lambda r: None if r.json().get("count") == visible else f"count 应为 {visible}",
+        )  # fmt: skip
+        rating = mine.first()
+        if rating is not None:
+            self._check(
+                who,
+                client,
+                "get",
+                f"/ratings/{rating.pk}/",
+                200,
+                check=lambda r: None if "得分明细" in r.content.decode() else "页面中没有“得分明细”",
+            )
+            self._check(who, client, "get", f"/api/v1/ratings/{rating.pk}/", 200)
+        outside = (
+            None if everything else Rating.objects.exclude(pk__in=mine.values("pk")).order_by("pk").first()
+        )
+        if outside is not None:
+            self._check(who, client, "get", f"/ratings/{outside.pk}/", 404)
+            self._check(who, client, "get", f"/api/v1/ratings/{outside.pk}/", 404)
+        if sample is not None:
+            self._check(who, client, "get", f"/api/v1/households/{sample.pk}/rating/", 200)
+            self._check(
+                who, client, "get", f"/api/v1/scorecards/current/?county={sample.village_id[:6]}", 200
+            )
+            # The scoring form: drafters get it (or are sent to the rating in progress); others 403.
+            self._check(who, client, "get", f"/ratings/new/{sample.pk}/", {200, 302} if drafter else 403)
+
+    def _enterprises(self, who, client, user, roles, everything) -> None:
+        """The enterprise pages and API (enterprises)."""
+        from enterprises.models import Enterprise
+        from enterprises.selectors import enterprise_list
+
+        registrar = everything or bool(roles & {"county_staff", "township_officer"})
+        mine = enterprise_list(user=user)
+        visible = mine.count()
+        self._check(who, client, "get", "/enterprises/", 200)
+        self._check(who, client, "get", "/enterprises/export.xlsx", 200)
+        self._check(who, client, "get", "/enterprises/new/", 200 if registrar else 403)
+        self._check(
+            who, client, "get", "/api/v1/enterprises/", 200,
+            check=lambda r: None if r.json().get("count") == visible else f"count 应为 {visible}",
+        )  # fmt: skip
+        enterprise = mine.first()
+        if enterprise is not None:
+            code = enterprise.credit_code
+            self._check(
+                who, client, "get", f"/enterprises/{enterprise.pk}/", 200,
+                check=lambda r: None if code in r.content.decode() else f"页面中没有“{code}”",
+            )  # fmt: skip
+            for path in ("", "links/", "eligibility/"):
+                self._check(who, client, "get", f"/api/v1/enterprises/{enterprise.pk}/{path}", 200)
+        outside = (
+            None
+            if everything
+            else Enterprise.objects.exclude(pk__in=mine.values("pk")).order_by("pk").first()
+        )
+        if outside is not None:  # out of scope answers 404, like a missing one
+            self._check(who, client, "get", f"/enterprises/{outside.pk}/", 404)
+            self._check(who, client, "get", f"/api/v1/enterprises/{outside.pk}/", 404)

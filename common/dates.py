@@ -1,0 +1,9 @@
+import calendar
+import datetime
+
+
+def add_months(day: datetime.date, months: int) -> datetime.date:
+    """The same day `months` later, clamped to the month's end (Jan 31 + 1 month = Feb 28/29)."""
+    month_index = day.month - 1 + months
+    year, month = day.year + month_index // 12, month_index % 12 + 1
+    return datetime.date(year, month, min(day.day, calendar.monthrange(year, month)[1]))

@@ -1,0 +1,572 @@
+"""Every write to credit ratings: scorecard versions, ratings and their workflow, credit-line
+freezes, batch pre-rating.
+
+Workflow (TRANSITIONS is the whole table):
+    draft --submit (village desk)--> submitted --review (township)--> reviewed --approve (county)--> approved
+    submitted/reviewed --reject (township or county, with a reason)--> rejected
+    approving a household's new rating makes its previous approved one `superseded`.
+Four eyes: nobody reviews or approves a rating they drafted, submitted or reviewed.
+"""
+
+import datetime
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+
+from django.db import transaction
+
+from common.bulk import insert_rows
+from common.clock import now, today
+from common.dates import add_months
+from common.errors import ApplicationError, Forbidden
+from households.models import Household
+from organization.models import Region, Role, code_prefix
+from organization.scoping import has_role_over
+from organization.selectors import policy_for
+
+from . import defaults
+from .models import (
+    IN_PROGRESS,
+    CreditLineFreeze,
+    GradeBand,
+    Indicator,
+    Rating,
+    RatingEvent,
+    RatingStatus,
+    Scorecard,
+)
+from .selectors import scorecard_current
+
+TWO_PLACES = Decimal("0.01")
+
+
+def plain(number) -> str:
+    """A Decimal as people write it: 10.00 -> "10", 8.50 -> "8.5" (f"{d:g}" keeps "10.00")."""
+    return format(Decimal(number).normalize(), "f")
+
+
+class RatingError(ApplicationError):
+    pass
+
+
+@dataclass(frozen=True)
+class Transition:
+    sources: tuple[str, ...]
+    target: str
+    roles: tuple[str, ...]
+    label: str
+
+
+TRANSITIONS = {
+    "submit": Transition((RatingStatus.DRAFT,), RatingStatus.SUBMITTED, (Role.VILLAGE_CLERK, Role.COUNTY_STAFF), "提交"),
+    "review": Transition((RatingStatus.SUBMITTED,), RatingStatus.REVIEWED, (Role.TOWNSHIP_OFFICER,), "乡镇审核"),
+    "approve": Transition((RatingStatus.REVIEWED,), RatingStatus.APPROVED, (Role.COUNTY_STAFF,), "县级审批"),
+    "reject": Transition(
+        (RatingStatus.SUBMITTED, RatingStatus.REVIEWED), RatingStatus.REJECTED,
+        (Role.TOWNSHIP_OFFICER, Role.COUNTY_STAFF), "退回",
+    ),
+}  # fmt: skip
+# Who may draft a rating (and enter its scores).
+DRAFTERS = (Role.VILLAGE_CLERK, Role.COUNTY_STAFF)
+# Transitions that check someone else's work.
+CHECKS = ("review", "approve")
+
+
+# --- scorecards --------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def scorecard_publish(
+    *,
+    actor,
+    county: Region,
+    effective_from: datetime.date,
+    indicators: list[dict],
+    grades: list[dict],
+    note: str = "",
+) -> Scorecard:
+    """A new version of the county's scorecard. Ratings already made keep their version."""
+    if county.level != Region.Level.COUNTY:
+        raise RatingError("invalid_scorecard", "评分卡按县发布，请选择县（区）。")
+    check_indicators(indicators)
+    check_grades(grades)
+    # Lock the county row, not the latest version: with no version yet there is nothing to lock,
+    # and two first publications would both take version 1.
+    Region.objects.select_for_update().filter(pk=county.pk).first()
+    latest = Scorecard.objects.filter(county=county).order_by("-version").first()
+    scorecard = Scorecard.objects.create(
+        county=county, version=(latest.version + 1) if latest else 1, effective_from=effective_from,
+        note=note, created_by=actor,
+    )  # fmt: skip
+    Indicator.objects.bulk_create(
+        Indicator(scorecard=scorecard, position=i, **spec) for i, spec in enumerate(indicators, start=1)
+    )
+    GradeBand.objects.bulk_create(GradeBand(scorecard=scorecard, **spec) for spec in grades)
+    return scorecard
+
+
+def scorecard_publish_default(*, actor, county: Region, effective_from: datetime.date) -> Scorecard:
+    return scorecard_publish(
+        actor=actor, county=county, effective_from=effective_from, indicators=defaults.default_indicators(),
+        grades=defaults.default_grades(), note="默认评分卡（卢氏九项指标＋档卡两项）",
+    )  # fmt: skip
+
+
+def check_indicators(indicators: list[dict]) -> None:
+    """The indicators of a new version: codes unique, weights positive and adding up to 100, every
+    maximum positive, the income indicator with its full-marks income. (The admin form calls this
+    too, so it refuses what the service would.)"""
+    if not indicators:
+        raise RatingError("invalid_scorecard", "评分卡至少要有一项指标。")
+    codes = [i["code"] for i in indicators]
+    if len(set(codes)) != len(codes):
+        raise RatingError("invalid_scorecard", "指标代码不能重复。")
+    for spec in indicators:
+        if Decimal(spec["weight"]) <= 0:
+            raise RatingError("invalid_scorecard", f"指标“{spec['name']}”的权重应大于0。")
+        if Decimal(spec.get("max_score", 10)) <= 0:
+            raise RatingError("invalid_scorecard", f"指标“{spec['name']}”的满分应大于0。")
+        source = spec.get("source", Indicator.Source.ENTERED)
+        if source not in Indicator.Source.values:
+            raise RatingError("invalid_scorecard", f"指标“{spec['name']}”的评分方式无效。")
+        if source == Indicator.Source.INCOME and not (spec.get("full_marks_at") or 0) > 0:
+            raise RatingError("invalid_scorecard", f"指标“{spec['name']}”须设定大于0的满分收入。")
+    total = sum(Decimal(i["weight"]) for i in indicators)
+    if total != 100:
+        raise RatingError("invalid_scorecard", f"各指标权重之和应为100分，当前为{plain(total)}分。")
+
+
+def check_grades(grades: list[dict]) -> None:
+    """Grade bands: each grade once, minimum scores within 0-100, lines not negative, one band
+    starting at 0 so that every score has a grade, and a higher band never gives a smaller line."""
+    names = [g["grade"] for g in grades]
+    if len(set(names)) != len(names):
+        raise RatingError("invalid_scorecard", "每个等级只能出现一次。")
+    for band in grades:
+        if not 0 <= Decimal(band["min_score"]) <= 100:
+            raise RatingError("invalid_scorecard", f"等级{band['grade']}的最低分应在0到100之间。")
+        if Decimal(band["credit_line"]) < 0:
+            raise RatingError("invalid_scorecard", f"等级{band['grade']}的授信额度不能为负数。")
+    scores = [Decimal(g["min_score"]) for g in grades]
+    if len(set(scores)) != len(scores):
+        raise RatingError("invalid_scorecard", "各等级的最低分不能相同。")
+    if not any(score == 0 for score in scores):
+        raise RatingError("invalid_scorecard", "须有一个最低分为0的等级，使任何得分都有等级。")
+    ordered = sorted(grades, key=lambda g: Decimal(g["min_score"]))
+    for lower, higher in zip(ordered, ordered[1:], strict=False):
+        if Decimal(higher["credit_line"]) < Decimal(lower["credit_line"]):
+            raise RatingError(
+                "invalid_scorecard", f"等级{higher['grade']}的授信额度不应低于等级{lower['grade']}。"
+            )
+
+
+# --- scoring -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Scored:
+    scores: dict  # indicator code -> raw score (string with two places, as stored)
+    score: Decimal
+    grade: str
+    credit_line: Decimal
+    missing: tuple[str, ...]  # entered indicators without a score yet
+
+
+def computed_raw_score(indicator: Indicator, household: Household) -> Decimal:
+    """File-based indicators: the labour-capable share of members, and per-capita income against
+    the income that earns full marks (linear, capped at the maximum)."""
+    return computed_raw(
+        indicator, labor_count=household.labor_count, member_count=household.member_count,
+        income=household.per_capita_income,
+    )  # fmt: skip
+
+
+def computed_raw(indicator: Indicator, *, labor_count: int, member_count: int, income) -> Decimal:
+    if indicator.source == Indicator.Source.LABOR_SHARE:
+        share = min(Decimal(labor_count or 0) / Decimal(member_count or 1), Decimal(1))
+    else:
+        share = min(Decimal(income or 0) / indicator.full_marks_at, Decimal(1))
+    return (share * indicator.max_score).quantize(TWO_PLACES, rounding=ROUND_HALF_UP)
+
+
+def score_household(*, scorecard: Scorecard, household: Household, entered: dict) -> Scored:
+    """Fill the computed indicators, check the entered ones, add up, look up grade and line."""
+    if not isinstance(entered, dict):
+        raise RatingError("invalid_scores", "评分应为“指标代码: 得分”的对象。", {"scores": ["格式有误。"]})
+    indicators = list(scorecard.indicators.all())
+    known = {i.code for i in indicators if not i.is_computed}
+    unknown = set(entered) - known
+    errors: dict[str, list[str]] = {}
+    for code in sorted(unknown):
+        errors.setdefault("scores", []).append(f"评分卡中没有可手工评分的指标“{code}”。")
+    scores, total, missing = {}, Decimal(0), []
+    for indicator in indicators:
+        if indicator.is_computed:
+            raw = computed_raw_score(indicator, household)
+        elif indicator.code in entered and entered[indicator.code] not in (None, ""):
+            value = entered[indicator.code]
+            try:
+                if isinstance(value, bool):  # JSON true/false is no score
+                    raise InvalidOperation
+                raw = Decimal(str(value).strip())
+                if not raw.is_finite():  # NaN would fail every comparison below with a 500
+                    raise InvalidOperation
+                raw = raw.quantize(TWO_PLACES, rounding=ROUND_HALF_UP)
+            except (InvalidOperation, ValueError, TypeError):
+                errors.setdefault("scores", []).append(f"“{indicator.name}”的得分应为数字。")
+                continue
+            if not (0 <= raw <= indicator.max_score):
+                errors.setdefault("scores", []).append(
+                    f"“{indicator.name}”的得分应在0到{plain(indicator.max_score)}之间。"
+                )
+                continue
+        else:
+            missing.append(indicator.code)
+            continue
+        scores[indicator.code] = str(raw)
+        total += raw / indicator.max_score * indicator.weight
+    if errors:
+        raise RatingError("invalid_scores", "评分有误，请检查。", errors)
+    total = total.quantize(TWO_PLACES, rounding=ROUND_HALF_UP)
+    band = grade_for(scorecard, total)
+    return Scored(scores, total, band.grade, band.credit_line, tuple(missing))
+
+
+def grade_for(scorecard: Scorecard, total: Decimal) -> GradeBand:
+    """The band a total falls in (the prefetched bands, highest first; no query when prefetched)."""
+    bands = sorted(scorecard.grades.all(), key=lambda b: b.min_score, reverse=True)
+    return next(b for b in bands if total >= b.min_score)
+
+
+def points(indicator: Indicator, raw) -> Decimal:
+    """What a raw score contributes to the 0-100 total (for the breakdown on the rating page)."""
+    return (Decimal(raw) / indicator.max_score * indicator.weight).quantize(
+        TWO_PLACES, rounding=ROUND_HALF_UP
+    )
+
+
+# --- ratings -----------------------------------------------------------------------------------
+
+
+def _scorecard_for(household: Household, on: datetime.date) -> Scorecard:
+    scorecard = scorecard_current(household.village_id[:6], on=on)
+    if scorecard is None:
+        raise RatingError("no_scorecard", "本县尚未发布评分卡，请联系县金融扶贫服务中心。")
+    return scorecard
+
+
+@transaction.atomic
+def rating_create(*, actor, household: Household, scores: dict) -> Rating:
+    """A draft rating. Entered scores may be partial at this stage; submit needs them all."""
+    if not has_role_over(actor, household.village_id, DRAFTERS):
+        raise Forbidden("只有本村金融扶贫服务部或县中心可以评分；银行认可评级结果，不重新评级。")
+    Household.objects.select_for_update().filter(pk=household.pk).first()  # one draft at a time
+    if Rating.objects.filter(household=household, status__in=IN_PROGRESS).exists():
+        raise RatingError("rating_in_progress", "该户已有一条进行中的评级，请在原评级上修改或提交。")
+    scorecard = _scorecard_for(household, today())
+    scored = score_household(scorecard=scorecard, household=household, entered=scores)
+    rating = Rating.objects.create(
+        household=household, scorecard=scorecard, scores=scored.scores, score=scored.score, grade=scored.grade,
+        credit_line=scored.credit_line, drafted_by=actor,
+    )  # fmt: skip
+    _record(rating, "create", actor, "", RatingStatus.DRAFT)
+    return rating
+
+
+@transaction.atomic
+def rating_update_scores(*, actor, rating: Rating, scores: dict) -> Rating:
+    """Change the entered scores of a draft (the version it was made with stays)."""
+    rating = Rating.objects.select_for_update().select_related("household").get(pk=rating.pk)
+    if not has_role_over(actor, rating.household.village_id, DRAFTERS):
+        raise Forbidden("只有本村金融扶贫服务部或县中心可以评分。")
+    if rating.status != RatingStatus.DRAFT:
+        raise RatingError("invalid_transition", "只有草稿状态的评级可以修改评分。")
+    entered = {code: value for code, value in rating.scores.items()}
+    entered.update(scores)
+    computed = {i.code for i in rating.scorecard.indicators.all() if i.is_computed}
+    scored = score_household(
+        scorecard=rating.scorecard, household=rating.household,
+        entered={c: v for c, v in entered.items() if c not in computed},
+    )  # fmt: skip
+    rating.scores, rating.score, rating.grade, rating.credit_line = (
+        scored.scores, scored.score, scored.grade, scored.credit_line,
+    )  # fmt: skip
+    # 评分人 is whoever entered the scores last: a batch pre-rating only filled the file-based
+    # indicators, so the county staff who ran it stay free to approve what the village scored.
+    # (Everyone who created or rescored it is still in the events, and the four-eyes check reads them.)
+    rating.drafted_by = actor
+    rating.save(update_fields=["scores", "score", "grade", "credit_line", "drafted_by"])
+    _record(rating, "rescore", actor, RatingStatus.DRAFT, RatingStatus.DRAFT)
+    return rating
+
+
+@transaction.atomic
+def rating_transition(*, actor, rating: Rating, action: str, comment: str = "") -> Rating:
+    """Move a rating one step along TRANSITIONS, with the role, four-eyes and state checks."""
+    comment = (comment or "").strip()
+    step = TRANSITIONS.get(action)
+    if step is None:
+        raise RatingError("invalid_transition", f"未知操作“{action}”。")
+    rating = Rating.objects.select_for_update().select_related("household", "scorecard").get(pk=rating.pk)
+    if not has_role_over(actor, rating.household.village_id, step.roles):
+        raise Forbidden(f"您的角色不能对该户的评级执行“{step.label}”。")
+    if rating.status not in step.sources:
+        raise RatingError(
+            "invalid_transition", f"评级当前为“{rating.get_status_display()}”，不能执行“{step.label}”。"
+        )
+    if action in CHECKS and _has_worked_on(rating, actor):
+        raise RatingError("same_person_checker", "审核、审批须由他人进行：您已参与该评级的评分、提交或审核。")
+    if action == "submit":
+        _check_complete(rating)
+    if action == "reject" and not comment:
+        raise RatingError("reason_required", "退回须填写原因。", {"reason": ["请填写退回原因。"]})
+
+    previous = rating.status
+    if action == "approve":
+        _approve(rating, actor)
+    elif action == "reject":
+        rating.reject_reason = comment[:200]
+    rating.status = step.target
+    rating.save(update_fields=["status", "approved_on", "valid_until", "reject_reason"])
+    _record(rating, action, actor, previous, step.target, comment)
+    return rating
+
+
+def rating_submit(*, actor, rating: Rating) -> Rating:
+    return rating_transition(actor=actor, rating=rating, action="submit")
+
+
+def rating_review(*, actor, rating: Rating, comment: str = "") -> Rating:
+    return rating_transition(actor=actor, rating=rating, action="review", comment=comment)
+
+
+def rating_approve(*, actor, rating: Rating, comment: str = "") -> Rating:
+    return rating_transition(actor=actor, rating=rating, action="approve", comment=comment)
+
+
+def rating_reject(*, actor, rating: Rating, reason: str) -> Rating:
+    return rating_transition(actor=actor, rating=rating, action="reject", comment=reason)
+
+
+def rating_actions_for(*, user, rating: Rating) -> list[str]:
+    """What the user may do to the rating now ("edit" and the TRANSITIONS names), for the buttons
+    of the rating page. The services check all of it again."""
+    village = rating.household.village_id
+    actions = []
+    if rating.status == RatingStatus.DRAFT and has_role_over(user, village, DRAFTERS):
+        actions.append("edit")
+    worked_on = None
+    for action, step in TRANSITIONS.items():
+        if rating.status not in step.sources or not has_role_over(user, village, step.roles):
+            continue
+        if action in CHECKS:
+            if worked_on is None:
+                worked_on = _has_worked_on(rating, user)
+            if worked_on:
+                continue
+        actions.append(action)
+    return actions
+
+
+def _has_worked_on(rating: Rating, actor) -> bool:
+    if rating.drafted_by_id == actor.pk:
+        return True
+    return rating.events.filter(actor=actor, action__in=("create", "rescore", "submit", "review")).exists()
+
+
+def _check_complete(rating: Rating) -> None:
+    missing = [
+        i.name for i in rating.scorecard.indicators.all() if not i.is_computed and i.code not in rating.scores
+    ]
+    if missing:
+        raise RatingError(
+            "incomplete_scores",
+            f"还有{len(missing)}项未评分：{'、'.join(missing)}。",
+            {"scores": ["请补全评分后再提交。"]},
+        )
+
+
+def _approve(rating: Rating, actor) -> None:
+    """Effective from today for the policy's validity; the household's old rating is superseded."""
+    day = today()
+    months = policy_for(rating.household.village_id[:6], on=day).rating_validity_months
+    old = Rating.objects.select_for_update().filter(household=rating.household, status=RatingStatus.APPROVED)
+    for previous in old:
+        previous.status = RatingStatus.SUPERSEDED
+        previous.save(update_fields=["status"])
+        _record(
+            previous,
+            "supersede",
+            actor,
+            RatingStatus.APPROVED,
+            RatingStatus.SUPERSEDED,
+            f"被评级#{rating.pk}取代",
+        )
+    rating.approved_on = day
+    rating.valid_until = add_months(day, months) - datetime.timedelta(days=1)
+
+
+def _record(rating: Rating, action: str, actor, from_status: str, to_status: str, comment: str = "") -> None:
+    RatingEvent.objects.create(
+        rating=rating, action=action, actor=actor, from_status=from_status, to_status=to_status,
+        comment=comment[:200],
+    )  # fmt: skip
+
+
+# --- bulk work ---------------------------------------------------------------------------------
+
+
+def ratings_bulk_transition(*, actor, ratings, action: str, comment: str = "") -> dict:
+    """Submit or approve many at once (the county's queue): each one on its own, so one refusal
+    does not undo the others. Returns {"done": n, "refused": [(rating id, message), ...]}."""
+    done, refused = 0, []
+    for rating in ratings:
+        try:
+            rating_transition(actor=actor, rating=rating, action=action, comment=comment)
+            done += 1
+        except ApplicationError as exc:
+            refused.append((rating.pk, exc.message))
+    return {"done": done, "refused": refused}
+
+
+PRERATE_LEVELS = (Region.Level.COUNTY, Region.Level.TOWNSHIP, Region.Level.VILLAGE)
+PRERATE_COLUMNS = [
+    "household_id", "scorecard_id", "status", "scores", "score", "grade", "credit_line", "drafted_by_id",
+    "created_at", "reject_reason",
+]  # fmt: skip
+PRERATE_EVENT_COLUMNS = ["rating_id", "action", "actor_id", "at", "from_status", "to_status", "comment"]
+
+
+def prerate_region(*, actor, region_code: str, progress=None, batch_size: int = 2000) -> dict:
+    """Batch pre-rating: a draft for every household of the region (a county, township or village)
+    that has no rating in progress, with the file-based indicators filled in; the village desk
+    enters the rest. Set-based: households are read in id order batch by batch, scored in memory
+    from three columns, and drafts and their events bulk-inserted, one transaction per batch. The
+    partial unique constraint keeps it safe to run twice or alongside someone drafting by hand
+    (such households are skipped). progress(processed, total) is called after every batch."""
+    region = Region.objects.filter(code=region_code, level__in=PRERATE_LEVELS).first()
+    if region is None:
+        raise RatingError("invalid_region", "请选择一个县（区）、乡镇或行政村。", {"region": ["区划无效。"]})
+    if not has_role_over(actor, region_code, (Role.COUNTY_STAFF,)):
+        raise Forbidden("只有县金融扶贫服务中心可以批量预评级。")
+    scorecard = scorecard_current(region_code[:6], on=today())
+    if scorecard is None:
+        raise RatingError("no_scorecard", "本县尚未发布评分卡，请联系县金融扶贫服务中心。")
+    computed = [i for i in scorecard.indicators.all() if i.is_computed]
+    bands = sorted(scorecard.grades.all(), key=lambda b: b.min_score, reverse=True)
+    busy = Rating.objects.filter(status__in=IN_PROGRESS).values("household_id")
+    households = (
+        Household.objects.filter(village__code__startswith=code_prefix(region_code))
+        .exclude(pk__in=busy)
+        .order_by("id")
+    )
+    total = households.count()
+    created = processed = 0
+    last_id, started = 0, now()
+    moment = started
+    if progress:
+        progress(0, total)
+    while True:
+        batch = list(
+            households.filter(id__gt=last_id).values_list(
+                "id", "labor_count", "member_count", "per_capita_income"
+            )[:batch_size]
+        )
+        if not batch:
+            break
+        last_id = batch[-1][0]
+        rows = []
+        for household_id, labor_count, member_count, income in batch:
+            scores, total_points = {}, Decimal(0)
+            for indicator in computed:
+                raw = computed_raw(
+                    indicator, labor_count=labor_count, member_count=member_count, income=income
+                )
+                scores[indicator.code] = str(raw)
+                total_points += raw / indicator.max_score * indicator.weight
+            total_points = total_points.quantize(TWO_PLACES, rounding=ROUND_HALF_UP)
+            band = next(b for b in bands if total_points >= b.min_score)
+            rows.append((household_id, scorecard.pk, RatingStatus.DRAFT, scores, total_points, band.grade,
+                         band.credit_line, actor.pk, moment, ""))  # fmt: skip
+        ids = [row[0] for row in rows]
+        with transaction.atomic():
+            # A household someone drafted meanwhile breaks the one-in-progress constraint: its row
+            # is skipped, and the drafts read back are ours (a draft made by hand has its event).
+            insert_rows(Rating, PRERATE_COLUMNS, rows, ignore_conflicts=True)
+            made = list(
+                Rating.objects.filter(
+                    household_id__in=ids, status=RatingStatus.DRAFT, events__isnull=True
+                ).values_list("id", flat=True)
+            )
+            insert_rows(
+                RatingEvent, PRERATE_EVENT_COLUMNS,
+                [(pk, "prerate", actor.pk, moment, "", RatingStatus.DRAFT, "批量预评级") for pk in made],
+            )  # fmt: skip
+        created += len(made)
+        processed += len(batch)
+        if progress:
+            progress(processed, total)
+    return {
+        "region": region_code,
+        "households": total,
+        "created": created,
+        "skipped": processed - created,
+        "seconds": round((now() - started).total_seconds(), 2),
+    }
+
+
+def prerate_start(*, actor, region_code: str):
+    """Check what prerate_region would refuse up front (so the caller hears it at once), then queue
+    it as a background job. Returns the Job; the task starts after this transaction commits."""
+    from common.jobs import job_create
+
+    from .tasks import prerate_task
+
+    region = Region.objects.filter(code=region_code, level__in=PRERATE_LEVELS).first()
+    if region is None:
+        raise RatingError("invalid_region", "请选择一个县（区）、乡镇或行政村。", {"region": ["区划无效。"]})
+    if not has_role_over(actor, region_code, (Role.COUNTY_STAFF,)):
+        raise Forbidden("只有县金融扶贫服务中心可以批量预评级。")
+    if scorecard_current(region_code[:6], on=today()) is None:
+        raise RatingError("no_scorecard", "本县尚未发布评分卡，请联系县金融扶贫服务中心。")
+    with transaction.atomic():
+        job = job_create(
+            kind="prerate", actor=actor, params={"region": region_code, "region_name": region.name}
+        )
+        transaction.on_commit(lambda: prerate_task.delay(job.pk))
+    return job
+
+
+# --- credit-line freeze ------------------------------------------------------------------------
+
+
+@transaction.atomic
+def credit_line_freeze(*, actor, household: Household, reason: str) -> CreditLineFreeze:
+    """A post-loan check found non-productive use (called by the loans app's check service)."""
+    if not has_role_over(actor, household.village_id, (Role.TOWNSHIP_OFFICER, Role.COUNTY_STAFF)):
+        raise Forbidden("只有乡镇服务站或县中心可以冻结授信。")
+    if not reason.strip():
+        raise RatingError("reason_required", "冻结须填写原因。", {"reason": ["请填写原因。"]})
+    existing = (
+        CreditLineFreeze.objects.select_for_update()
+        .filter(household=household, lifted_at__isnull=True)
+        .first()
+    )
+    if existing:
+        return existing
+    return CreditLineFreeze.objects.create(household=household, reason=reason.strip()[:200], frozen_by=actor)
+
+
+@transaction.atomic
+def credit_line_lift(*, actor, household: Household) -> CreditLineFreeze:
+    if not has_role_over(actor, household.village_id, (Role.COUNTY_STAFF,)):
+        raise Forbidden("只有县中心可以解除授信冻结。")
+    freeze = (
+        CreditLineFreeze.objects.select_for_update()
+        .filter(household=household, lifted_at__isnull=True)
+        .first()
+    )
+    if freeze is None:
+        raise RatingError("not_frozen", "该户授信未被冻结。")
+    freeze.lifted_at, freeze.lifted_by = now(), actor
+    freeze.save(update_fields=["lifted_at", "lifted_by"])
+    return freeze
