@@ -2,7 +2,10 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from common import job_api
+from enterprises import api as enterprise_api
 from households import api as household_api
+from imports import api as import_api
 from organization import api as org_api
 
 api_v1 = [
@@ -15,8 +18,48 @@ api_v1 = [
     path("policies/", org_api.PolicyListCreateApi.as_view(), name="policy-list"),
     path("policies/current/", org_api.PolicyCurrentApi.as_view(), name="policy-current"),
     path("households/", household_api.HouseholdListCreateApi.as_view(), name="household-list"),
+    path("households/export.xlsx", household_api.HouseholdExportApi.as_view(), name="household-export"),
     path("households/<int:pk>/", household_api.HouseholdDetailApi.as_view(), name="household-detail"),
     path("households/<int:pk>/pii/", household_api.HouseholdPiiApi.as_view(), name="household-pii"),
+    path("imports/", import_api.ImportCreateApi.as_view(), name="import-create"),
+    path(
+        "imports/templates/<slug:kind>.xlsx", import_api.ImportTemplateApi.as_view(), name="import-template"
+    ),
+    path("imports/<int:pk>/", import_api.ImportDetailApi.as_view(), name="import-detail"),
+    path(
+        "imports/<int:pk>/error-report.xlsx",
+        import_api.ImportErrorReportApi.as_view(),
+        name="import-error-report",
+    ),
+    path("enterprises/", enterprise_api.EnterpriseListCreateApi.as_view(), name="enterprise-list"),
+    path("enterprises/<int:pk>/", enterprise_api.EnterpriseDetailApi.as_view(), name="enterprise-detail"),
+    path(
+        "enterprises/<int:pk>/recognize/",
+        enterprise_api.EnterpriseRecognizeApi.as_view(),
+        name="enterprise-recognize",
+    ),
+    path(
+        "enterprises/<int:pk>/withdraw-recognition/",
+        enterprise_api.EnterpriseWithdrawRecognitionApi.as_view(),
+        name="enterprise-withdraw-recognition",
+    ),
+    path(
+        "enterprises/<int:pk>/links/",
+        enterprise_api.EnterpriseLinkListCreateApi.as_view(),
+        name="enterprise-links",
+    ),
+    path(
+        "enterprises/<int:pk>/links/<int:link_id>/end/",
+        enterprise_api.EnterpriseLinkEndApi.as_view(),
+        name="enterprise-link-end",
+    ),
+    path(
+        "enterprises/<int:pk>/eligibility/",
+        enterprise_api.EnterpriseEligibilityApi.as_view(),
+        name="enterprise-eligibility",
+    ),
+    path("", include("credit_rating.api_urls")),
+    path("jobs/<int:pk>/", job_api.JobDetailApi.as_view(), name="job-detail"),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]
@@ -27,4 +70,7 @@ urlpatterns = [
     path("", include("organization.urls")),
     path("", include("reporting.urls")),
     path("households/", include("households.urls")),
+    path("imports/", include("imports.urls")),
+    path("ratings/", include("credit_rating.urls")),
+    path("enterprises/", include("enterprises.urls")),
 ]

@@ -29,6 +29,13 @@ def navigation(request):
     menu = [{"label": "首页", "url_name": "home"}, {"label": "建档立卡户", "url_name": "households:list"}]
     if can_create_households(user):
         menu.append({"label": "新建户档", "url_name": "households:create"})
+    menu.append({"label": "带贫企业", "url_name": "enterprises:list"})
+    if roles:  # every role reads ratings in its area (banks: the effective ones)
+        menu.append({"label": "信用评级", "url_name": "credit_rating:list"})
+    from imports.services import may_use_imports  # imports builds on organization, not the reverse
+
+    if may_use_imports(user, roles=roles):
+        menu.append({"label": "档卡导入", "url_name": "imports:list"})
     menu.append({"label": "API 文档", "url_name": "api-docs"})
     if user.is_staff:
         menu.append({"label": "系统管理", "url_name": "admin:index"})

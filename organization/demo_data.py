@@ -450,6 +450,7 @@ class SeedResult:
     seconds: float = 0.0
     timings: dict[str, float] = field(default_factory=dict)
     user_rows: list[tuple[str, str, str, str]] = field(default_factory=list)
+    ratings: object = None  # credit_rating.demo_data.RatingSeedResult
 
 
 def _seed_regions(result: SeedResult) -> None:
@@ -668,6 +669,11 @@ def seed(*, households: int = DEFAULT_HOUSEHOLDS) -> SeedResult:
         _seed_users(result)
         result.timings["organization"] = time.perf_counter() - t
         _seed_households(households, result)
+        t = time.perf_counter()
+        from credit_rating.demo_data import seed_ratings  # a later app: scorecards and ratings
+
+        result.ratings = seed_ratings(ALL_COUNTY_CODES)
+        result.timings["ratings"] = time.perf_counter() - t
     result.seconds = time.perf_counter() - started
     return result
 
@@ -683,6 +689,17 @@ def counts() -> dict[str, int]:
         "households": Household.objects.count(),
         "members": Member.objects.count(),
         "users": User.objects.count(),
+        **_rating_counts(),
+    }
+
+
+def _rating_counts() -> dict[str, int]:
+    from credit_rating.models import CreditLineFreeze, Rating, Scorecard
+
+    return {
+        "scorecards": Scorecard.objects.count(),
+        "ratings": Rating.objects.count(),
+        "credit_freezes": CreditLineFreeze.objects.count(),
     }
 
 

@@ -27,6 +27,8 @@ from django.urls import URLPattern, URLResolver, get_resolver
 
 from common.clock import today
 from conftest import PERSONA_NAMES
+from enterprises.models import Enterprise
+from enterprises.tests.factories import credit_code_for, matrix_enterprises
 from households.models import Household, PiiAccessLog
 from organization.models import CountyPolicy, User
 
@@ -113,6 +115,8 @@ class List:
     post_body: Callable[[dict, str], dict] | None = None
     post_insider: tuple[str, Callable[[dict], str]] | None = None
     written: Callable[[dict], bool] | None = None
+    setup: Callable[[dict], object] | None = None  # world -> makes the rows the list shows
+    items: Callable[[object], list] | None = None  # response -> its rows, for a non-JSON list
 
 
 @dataclass(frozen=True)
@@ -125,6 +129,27 @@ class Object:
     insiders: dict[tuple[str, str], str]
     request: Callable[[dict, str, str], tuple[dict, dict, dict]]
     untouched: Callable[[dict, str], object] | None = None  # a snapshot that must not change
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A multipart upload that only some roles may make: each persona in `allowed` gets `expect`
+    and its upload is stored; every other persona gets 403 and nothing is written."""
+
+    methods: tuple[str, ...]
+    allowed: frozenset[str]
+    body: Callable[[dict], dict]
+    written: Callable[[dict, str], bool]  # did this persona's request store anything?
+    expect: int = 202
+
+
+@dataclass(frozen=True)
+class AnyUser:
+    """Open to every signed-in persona alike (a blank template holds no data): each gets `expect`."""
+
+    methods: tuple[str, ...]
+    request: Callable[[dict], dict]  # world -> the route's URL kwargs
+    expect: int = 200
 
 
 def _codes(*codes):
@@ -148,6 +173,17 @@ SHANGCAI_TREE = {"411722", "411722100", "411722101", "411722100201", "4117221002
 
 def _households(*keys):
     return lambda w: {w["households"][k].household_no for k in keys}
+
+
+def _xlsx_rows(response) -> list[dict]:
+    """The rows of a downloaded workbook's first sheet, keyed by its header row."""
+    import io
+
+    from openpyxl import load_workbook
+
+    sheet = load_workbook(io.BytesIO(b"".join(response.streaming_content))).active
+    header, *rows = sheet.iter_rows(values_only=True)
+    return [dict(zip(header, row, strict=True)) for row in rows]
 
 
 def _household_target(w, target, method):
@@ -214,7 +250,295 @@ def _new_user_body(w):
 # bank X (上蔡) for 西平's, the clerk of village A1 for township B's, and a user with no roles.
 HOUSEHOLD_OUTSIDERS = {"township_b": "a1", "bank_y": "a1", "nobody": "a1", "bank_x": "x1", "village_a1": "b1"}
 
+# Enterprises: township B, bank Y, a village clerk and nobody for township A's; bank X for 西平's.
+ENTERPRISE_OUTSIDERS = {"township_b": "a", "bank_y": "a", "nobody": "a", "village_a1": "a", "bank_x": "x"}
+TOWNSHIPS = {"a": "411722100", "b": "411722101", "x": "411721100"}
+MATRIX_CREDIT_CODE = credit_code_for(99999)
+
+
+def _enterprises(*keys):
+    return lambda w: {w["enterprises"][k].credit_code for k in keys}
+
+
+def _new_enterprise_body(w, township_code):
+    return {
+        "name": "矩阵合作社",
+        "credit_code": MATRIX_CREDIT_CODE,
+        "kind": "cooperative",
+        "founded_on": "2015-01-01",
+        "township_code": township_code,
+        "legal_rep": "矩阵",
+    }
+
+
+def _enterprise_target(w, target, method):
+    enterprise = w["enterprises"][target]
+    household = w["households"][f"{target}1"]
+    bodies = {
+        "PATCH": {"legal_rep": "矩阵改"},
+        "POST": {  # one body that each POST route reads its own fields from
+            "decision_no": "矩阵〔2017〕1号",
+            "decided_on": "2017-06-01",
+            "reason": "矩阵",
+            "household": household.pk,
+            "mode": "employment",
+            "start_date": "2018-01-01",
+            "annual_benefit": "1000.00",
+        },
+    }
+    return {"pk": enterprise.pk}, {}, bodies.get(method, {})
+
+
+def _enterprise_link_target(w, target, method):
+    enterprise = w["enterprises"][target]
+    return {"pk": enterprise.pk, "link_id": enterprise.links.get().pk}, {}, {"end_date": "2017-06-30"}
+
+
+def _enterprise_snapshot(w, target):
+    e = Enterprise.objects.get(pk=w["enterprises"][target].pk)
+    links = tuple(e.links.order_by("pk").values_list("pk", "end_date"))
+    return (e.legal_rep, e.updated_at, e.recognized, e.recognition_events.count(), links)
+
+
+# Imports: a job is its uploader's and the admins'; anyone else gets 404. County staff uploaded
+# "county" (failed, with an error workbook), bank X "bank".
+IMPORT_OUTSIDERS = {
+    "township_a": "county", "village_a1": "county", "bank_x": "county", "city": "county", "nobody": "county",
+    "county_staff": "bank", "bank_y": "bank",
+}  # fmt: skip
+
+
+def _tiny_xlsx() -> bytes:
+    import io
+
+    from openpyxl import Workbook
+
+    book = Workbook()
+    book.active.append(["户编号", "姓名"])
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return buffer.getvalue()
+
+
+def _import_job(w, target):
+    """The job named `target`, made on first use (only the import cases pay for it)."""
+    from django.core.files.base import ContentFile
+
+    from imports.models import ImportJob
+
+    jobs = w.setdefault("import_jobs", {})
+    if target not in jobs:
+        owner = {"county": "county_staff", "bank": "bank_x"}[target]
+        job = ImportJob(
+            kind="households", created_by=w["personas"][owner], original_name=f"{target}.xlsx",
+            status="failed", phase="done", error_count=1,
+            errors=[{"row": 2, "column": "户编号", "value": "x", "message": "矩阵"}],
+        )  # fmt: skip
+        job.file.save(f"{target}.xlsx", ContentFile(_tiny_xlsx()), save=False)
+        job.error_report.save(f"{target}-errors.xlsx", ContentFile(_tiny_xlsx()), save=False)
+        job.save()
+        jobs[target] = job
+    return jobs[target]
+
+
+def _import_target(w, target, method):
+    return {"pk": _import_job(w, target).pk}, {}, {}
+
+
+def _import_snapshot(w, target):
+    from imports.models import ImportJob
+
+    return ImportJob.objects.filter(pk=_import_job(w, target).pk).values_list("status", "attempts").get()
+
+
+def _import_upload(w):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    return {"kind": "households", "dry_run": "true", "file": SimpleUploadedFile("矩阵.xlsx", _tiny_xlsx())}
+
+
+def _import_written(w, persona):
+    from imports.models import ImportJob
+
+    return ImportJob.objects.filter(created_by=w["personas"][persona]).exists()
+
+
+# Credit ratings, made on first use: the default scorecard in 上蔡 and 西平; a1 approved, b1
+# submitted (work in progress: the bank of 上蔡 does not see it), x1 approved.
+RATING_REGIONS = {"shangcai": "411722", "xiping": "411721", "town_b": "411722101"}
+
+
+def _rating_world(w) -> dict:
+    if "ratings" not in w:
+        from credit_rating.tests.factories import RatingFactory, publish_default
+
+        cards = {key: publish_default(w["regions"][key]) for key in ("shangcai", "xiping")}
+        admin = w["personas"]["admin"]
+        made = {}
+        for key, county, status in (("a1", "shangcai", "approved"), ("b1", "shangcai", "submitted"),
+                                    ("x1", "xiping", "approved")):  # fmt: skip
+            made[key] = RatingFactory(
+                household=w["households"][key], scorecard=cards[county], status=status, drafted_by=admin
+            )
+        w["ratings"] = made
+    return w["ratings"]
+
+
+def _rating_target(w, target, method):
+    body = {"scores": {}} if method == "PATCH" else {"reason": "矩阵", "comment": "矩阵"}
+    return {"pk": _rating_world(w)[target].pk}, {}, body
+
+
+def _rating_snapshot(w, target):
+    from credit_rating.models import Rating
+
+    rating = Rating.objects.get(pk=_rating_world(w)[target].pk)
+    return (rating.status, rating.score, rating.drafted_by_id, rating.events.count())
+
+
+def _household_rating_target(w, target, method):
+    _rating_world(w)
+    return _household_target(w, target, method)
+
+
+def _scorecard_target(w, target, method):
+    _rating_world(w)
+    return {}, {"county": RATING_REGIONS[target]}, {}
+
+
+def _prerate_target(w, target, method):
+    _rating_world(w)
+    return {}, {}, {"region": RATING_REGIONS[target]}
+
+
+def _prerate_snapshot(w, target):
+    from common.models import Job
+    from credit_rating.models import Rating
+
+    return (Job.objects.count(), Rating.objects.count())
+
+
+def _new_rating_body(w, household_key):
+    return {"household": w["households"][household_key].pk, "scores": {}}
+
+
+def _rating_written(w):
+    from credit_rating.models import Rating
+
+    return Rating.objects.filter(status="draft").exists()
+
+
+def _job_target(w, target, method):
+    from common.jobs import job_create
+
+    jobs = w.setdefault("jobs", {})
+    if target not in jobs:
+        jobs[target] = job_create(
+            kind="prerate", actor=w["personas"]["county_staff"], params={"region": "411722"}
+        )
+    return {"pk": jobs[target].pk}, {}, {}
+
+
+# Outsiders of a rating: as for its household; the bank of 上蔡 also misses b1's (in progress).
+RATING_OUTSIDERS = {**HOUSEHOLD_OUTSIDERS, "bank_x": "b1"}
+RATING_INSIDERS = {
+    ("a1", "GET"): "township_a", ("a1", "PATCH"): "village_a1", ("a1", "POST"): "county_staff",
+    ("b1", "GET"): "township_b", ("b1", "PATCH"): "county_staff", ("b1", "POST"): "township_b",
+    ("x1", "GET"): "bank_y", ("x1", "PATCH"): "admin", ("x1", "POST"): "admin",
+}  # fmt: skip
+
+
+def _rating_transition_case():
+    return Object(
+        methods=("POST",),
+        targets=RATING_OUTSIDERS,
+        insiders={k: v for k, v in RATING_INSIDERS.items() if k[1] == "POST"},
+        request=_rating_target,
+        untouched=_rating_snapshot,
+    )
+
+
+RATING_ROUTES: dict[str, object] = {
+    "scorecard-current": Object(
+        methods=("GET",),
+        targets={"township_b": "xiping", "bank_x": "xiping", "bank_y": "shangcai", "nobody": "shangcai"},
+        insiders={("shangcai", "GET"): "township_a", ("xiping", "GET"): "bank_y"},
+        request=_scorecard_target,
+    ),
+    "rating-list": List(
+        methods=("GET", "POST"),
+        key=lambda item: item["household_no"],
+        setup=_rating_world,
+        visible={
+            "county_staff": _households("a1", "b1"),
+            "township_a": _households("a1"),
+            "township_b": _households("b1"),
+            "village_a1": _households("a1"),
+            "bank_x": _households("a1"),  # b1's rating is in progress: not the banks' to see
+            "bank_y": _households("x1"),
+            "city": _households("a1", "b1", "x1"),
+            "admin": _households("a1", "b1", "x1"),
+            "nobody": _households(),
+        },
+        post_into={
+            "township_b": lambda w: "a1",
+            "bank_y": lambda w: "a1",
+            "bank_x": lambda w: "x1",
+            "village_a1": lambda w: "b1",
+            "county_staff": lambda w: "x1",
+            "nobody": lambda w: "a1",
+        },
+        post_body=_new_rating_body,
+        post_insider=("village_a1", lambda w: "a1"),
+        written=_rating_written,
+    ),
+    "rating-detail": Object(
+        methods=("GET", "PATCH"),
+        targets=RATING_OUTSIDERS,
+        insiders={k: v for k, v in RATING_INSIDERS.items() if k[1] in ("GET", "PATCH")},
+        request=_rating_target,
+        untouched=_rating_snapshot,
+    ),
+    "rating-submit": _rating_transition_case(),
+    "rating-review": _rating_transition_case(),
+    "rating-approve": _rating_transition_case(),
+    "rating-reject": _rating_transition_case(),
+    "rating-prerate": Object(
+        methods=("POST",),
+        targets={
+            "township_b": "xiping",
+            "bank_x": "xiping",
+            "bank_y": "shangcai",
+            "nobody": "shangcai",
+            "village_a1": "town_b",
+        },
+        insiders={
+            ("shangcai", "POST"): "county_staff",
+            ("xiping", "POST"): "admin",
+            ("town_b", "POST"): "township_b",
+        },
+        request=_prerate_target,
+        untouched=_prerate_snapshot,
+    ),
+    "household-rating": Object(
+        methods=("GET",),
+        targets=HOUSEHOLD_OUTSIDERS,
+        insiders={("a1", "GET"): "bank_x", ("b1", "GET"): "township_b", ("x1", "GET"): "bank_y"},
+        request=_household_rating_target,
+    ),
+    "job-detail": Object(  # a job is its starter's and the admins'
+        methods=("GET",),
+        targets={
+            p: "county_job"
+            for p in ("township_a", "township_b", "village_a1", "bank_x", "bank_y", "city", "nobody")
+        },
+        insiders={("county_job", "GET"): "county_staff"},
+        request=_job_target,
+    ),
+}
+
 ROUTES: dict[str, object] = {
+    **RATING_ROUTES,
     "auth-token": Public(methods=("POST",), expect=400, body={"username": "nobody", "password": "wrong"}),
     "api-schema": Public(methods=("GET",), expect=200),
     "api-docs": Public(methods=("GET",), expect=200),
@@ -278,6 +602,22 @@ ROUTES: dict[str, object] = {
         insiders={("shangcai", "GET"): "township_a", ("xiping", "GET"): "bank_y"},
         request=_policy_current_target,
     ),
+    "household-export": List(
+        methods=("GET",),
+        key=lambda row: row["户编号"],
+        items=_xlsx_rows,
+        visible={
+            "county_staff": _households("a1", "b1"),
+            "township_a": _households("a1"),
+            "township_b": _households("b1"),
+            "village_a1": _households("a1"),
+            "bank_x": _households("a1", "b1"),
+            "bank_y": _households("x1"),
+            "city": _households("a1", "b1", "x1"),
+            "admin": _households("a1", "b1", "x1"),
+            "nobody": _households(),
+        },
+    ),
     "household-list": List(
         methods=("GET", "POST"),
         key=lambda item: item["household_no"],
@@ -318,12 +658,111 @@ ROUTES: dict[str, object] = {
         request=_household_target,
         untouched=_household_snapshot,
     ),
+    "import-create": Upload(
+        methods=("POST",),
+        allowed=frozenset({"county_staff", "admin"}),  # households: county staff (DOMAIN.md), admins
+        body=_import_upload,
+        written=_import_written,
+    ),
+    "import-template": AnyUser(methods=("GET",), request=lambda w: {"kind": "households"}),
+    "import-detail": Object(
+        methods=("GET",),
+        targets=IMPORT_OUTSIDERS,
+        insiders={("county", "GET"): "county_staff", ("bank", "GET"): "admin"},
+        request=_import_target,
+        untouched=_import_snapshot,
+    ),
+    "import-error-report": Object(
+        methods=("GET",),
+        targets=IMPORT_OUTSIDERS,
+        insiders={("county", "GET"): "admin", ("bank", "GET"): "bank_x"},
+        request=_import_target,
+        untouched=_import_snapshot,
+    ),
     "household-pii": Object(
         methods=("GET",),
         targets=HOUSEHOLD_OUTSIDERS,
         insiders={("a1", "GET"): "county_staff", ("b1", "GET"): "bank_x", ("x1", "GET"): "bank_y"},
         request=_household_target,
         untouched=_household_snapshot,
+    ),
+    # --- enterprises (world["enterprises"]: a in township A, b in township B, x in 西平) ---
+    "enterprise-list": List(
+        methods=("GET", "POST"),
+        key=lambda item: item["credit_code"],
+        visible={
+            "county_staff": _enterprises("a", "b"),
+            "township_a": _enterprises("a"),
+            "township_b": _enterprises("b"),
+            "village_a1": _enterprises(),  # a village desk's area lies below every township
+            "bank_x": _enterprises("a", "b"),
+            "bank_y": _enterprises("x"),
+            "city": _enterprises("a", "b", "x"),
+            "admin": _enterprises("a", "b", "x"),
+            "nobody": _enterprises(),
+        },
+        post_into={
+            "township_b": lambda w: TOWNSHIPS["a"],
+            "bank_y": lambda w: TOWNSHIPS["a"],
+            "bank_x": lambda w: TOWNSHIPS["x"],
+            "village_a1": lambda w: TOWNSHIPS["a"],
+            "county_staff": lambda w: TOWNSHIPS["x"],
+            "nobody": lambda w: TOWNSHIPS["a"],
+        },
+        post_body=_new_enterprise_body,
+        post_insider=("township_a", lambda w: TOWNSHIPS["a"]),
+        written=lambda w: Enterprise.objects.filter(credit_code=MATRIX_CREDIT_CODE).exists(),
+    ),
+    "enterprise-detail": Object(
+        methods=("GET", "PATCH"),
+        targets=ENTERPRISE_OUTSIDERS,
+        insiders={
+            ("a", "GET"): "township_a",
+            ("a", "PATCH"): "township_a",
+            ("x", "GET"): "bank_y",
+            ("x", "PATCH"): "admin",
+        },
+        request=_enterprise_target,
+        untouched=_enterprise_snapshot,
+    ),
+    "enterprise-recognize": Object(
+        methods=("POST",),
+        targets=ENTERPRISE_OUTSIDERS,
+        insiders={("a", "POST"): "county_staff", ("x", "POST"): "admin"},
+        request=_enterprise_target,
+        untouched=_enterprise_snapshot,
+    ),
+    "enterprise-withdraw-recognition": Object(
+        methods=("POST",),
+        targets=ENTERPRISE_OUTSIDERS,
+        insiders={("a", "POST"): "county_staff", ("x", "POST"): "admin"},
+        request=_enterprise_target,
+        untouched=_enterprise_snapshot,
+    ),
+    "enterprise-links": Object(
+        methods=("GET", "POST"),
+        targets=ENTERPRISE_OUTSIDERS,
+        insiders={
+            ("a", "GET"): "township_a",
+            ("a", "POST"): "county_staff",
+            ("x", "GET"): "bank_y",
+            ("x", "POST"): "admin",
+        },
+        request=_enterprise_target,
+        untouched=_enterprise_snapshot,
+    ),
+    "enterprise-link-end": Object(
+        methods=("POST",),
+        targets=ENTERPRISE_OUTSIDERS,
+        insiders={("a", "POST"): "county_staff", ("x", "POST"): "admin"},
+        request=_enterprise_link_target,
+        untouched=_enterprise_snapshot,
+    ),
+    "enterprise-eligibility": Object(
+        methods=("GET",),
+        targets=ENTERPRISE_OUTSIDERS,
+        insiders={("a", "GET"): "township_a", ("x", "GET"): "bank_y"},
+        request=_enterprise_target,
     ),
 }
 
@@ -366,8 +805,15 @@ def test_case_covers_every_method_the_route_allows(name):
 
 
 @pytest.fixture
-def world(regions, banks, personas, households):
-    return {"regions": regions, "banks": banks, "personas": personas, "households": households}
+def world(regions, banks, personas, households, settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path  # uploaded and generated files (imports)
+    return {
+        "regions": regions,
+        "banks": banks,
+        "personas": personas,
+        "households": households,
+        "enterprises": matrix_enterprises(regions, households, personas["admin"]),
+    }
 
 
 def _call(client, method, path, *, query=None, body=None):
@@ -399,6 +845,8 @@ def test_anonymous_is_refused(api, world, name, method):
     if isinstance(case, Object):
         target = next(iter(case.targets.values()))
         kwargs, query, body = case.request(world, target, method)
+    elif isinstance(case, AnyUser):
+        kwargs = case.request(world)
     response = _call(api(), method, build_path(name, kwargs), query=query, body=body)
     assert response.status_code in (401, 403), (name, method, response.status_code)
     assert_error_shape(response, response.status_code)
@@ -455,10 +903,15 @@ LIST_GET = [(name, "GET", p) for name, case in _cases(List) for p in case.visibl
 @pytest.mark.parametrize(("name", "method", "persona"), LIST_GET, ids=_ids(LIST_GET))
 def test_list_shows_exactly_the_callers_part(api, world, name, method, persona):
     case = ROUTES[name]
+    if case.setup:
+        case.setup(world)
     response = _call(api(world["personas"][persona]), method, build_path(name), query={"page_size": 500})
-    assert response.status_code == 200, response.content
-    body = response.json()
-    items = body["results"] if isinstance(body, dict) else body
+    assert response.status_code == 200, getattr(response, "content", response)
+    if case.items:
+        items = case.items(response)
+    else:
+        body = response.json()
+        items = body["results"] if isinstance(body, dict) else body
     seen = {case.key(item) for item in items}
     expected = case.visible[persona](world)
     leaked = seen - expected
@@ -474,6 +927,8 @@ LIST_POST = [
 @pytest.mark.parametrize(("name", "method", "persona"), LIST_POST, ids=_ids(LIST_POST))
 def test_list_post_outside_scope_writes_nothing(api, world, name, method, persona):
     case = ROUTES[name]
+    if case.setup:
+        case.setup(world)
     body = case.post_body(world, case.post_into[persona](world))
     response = _call(api(world["personas"][persona]), method, build_path(name), body=body)
     assert response.status_code in (400, 403, 404), (response.status_code, response.content)
@@ -488,6 +943,8 @@ LIST_POST_INSIDER = [(name, "POST", case.post_insider[0]) for name, case in _cas
 def test_list_post_inside_scope_is_written(api, world, name, method, persona):
     """The same body, into the insider's own place, goes through: the refusal above is about scope."""
     case = ROUTES[name]
+    if case.setup:
+        case.setup(world)
     body = case.post_body(world, case.post_insider[1](world))
     response = _call(api(world["personas"][persona]), method, build_path(name), body=body)
     assert response.status_code == 201, response.content
@@ -538,3 +995,31 @@ def test_every_outsider_target_has_an_insider(name):
     for target in set(case.targets.values()):
         for method in case.methods:
             assert (target, method) in case.insiders, f"{name}: no insider for {target} {method}"
+
+
+# --- uploads, and routes open to every signed-in user ----------------------------------------
+
+UPLOADS = [(name, m, p) for name, case in _cases(Upload) for m in case.methods for p in ALL_PERSONAS]
+
+
+@pytest.mark.parametrize(("name", "method", "persona"), UPLOADS, ids=_ids(UPLOADS))
+def test_upload_only_by_roles_that_may(api, world, name, method, persona):
+    case = ROUTES[name]
+    client = api(world["personas"][persona])
+    response = getattr(client, method.lower())(build_path(name), case.body(world), format="multipart")
+    if persona in case.allowed:
+        assert response.status_code == case.expect, response.content[:300]
+        assert case.written(world, persona)
+    else:
+        assert_error_shape(response, 403, "permission_denied")
+        assert not case.written(world, persona)
+
+
+ANY_USER = [(name, m, p) for name, case in _cases(AnyUser) for m in case.methods for p in ALL_PERSONAS]
+
+
+@pytest.mark.parametrize(("name", "method", "persona"), ANY_USER, ids=_ids(ANY_USER))
+def test_open_route_answers_every_persona_alike(api, world, name, method, persona):
+    case = ROUTES[name]
+    response = _call(api(world["personas"][persona]), method, build_path(name, case.request(world)))
+    assert response.status_code == case.expect, (persona, response.status_code)

@@ -43,6 +43,9 @@ class Command(BaseCommand):
                     ("建档立卡户", counts["households"], result.households_created),
                     ("家庭成员", counts["members"], result.members_created),
                     ("用户", counts["users"], result.users_created),
+                    ("评分卡", counts["scorecards"], result.ratings.scorecards_created),
+                    ("信用评级", counts["ratings"], result.ratings.ratings_created),
+                    ("授信冻结", counts["credit_freezes"], result.ratings.freezes_created),
                 ],
             )
         )
@@ -50,5 +53,8 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"（库中已有 {counts['households']} 户，多于 --households {households}；不会删除。）"
             )
+        from enterprises import demo as enterprise_demo  # a later app: its own demo data
+
+        self.stdout.write(enterprise_demo.seed().summary())
         timings = "，".join(f"{name} {seconds:.1f} 秒" for name, seconds in result.timings.items())
         self.stdout.write(self.style.SUCCESS(f"完成，用时 {result.seconds:.1f} 秒（{timings}）。"))
