@@ -59,6 +59,7 @@ api_v1 = [
         name="enterprise-eligibility",
     ),
     path("", include("credit_rating.api_urls")),
+    path("", include("loans.api_urls")),
     path("jobs/<int:pk>/", job_api.JobDetailApi.as_view(), name="job-detail"),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),

@@ -248,6 +248,16 @@ class CountyPolicy(models.Model):
         "贴息结算周期（月）", default=3, validators=[MinValueValidator(1), MaxValueValidator(12)]
     )
     extension_limit = models.PositiveSmallIntegerField("展期次数上限", default=1)
+    # Beyond API.md's list: the loans issue's numbers, dated like the rest.
+    renewal_limit = models.PositiveSmallIntegerField("续贷次数上限", default=1)
+    enterprise_rate_markup = PercentField("企业贷款利率最高上浮（%）", default=10)
+    interest_day_basis = models.PositiveSmallIntegerField(
+        "计息天数基准", default=360, choices=[(360, "实际天数/360"), (365, "实际天数/365")]
+    )
+    substandard_min_dpd = models.PositiveSmallIntegerField("次级类起始逾期天数", default=91)
+    doubtful_min_dpd = models.PositiveSmallIntegerField("可疑类起始逾期天数", default=181)
+    loss_min_dpd = models.PositiveSmallIntegerField("损失类起始逾期天数", default=361)
+    maturity_warning_days = models.PositiveSmallIntegerField("到期预警提前天数", default=30)
 
     # The fields a county may change (everything but bookkeeping), in API.md's order.
     POLICY_FIELDS = (
@@ -256,6 +266,8 @@ class CountyPolicy(models.Model):
         "village_npl_threshold", "leverage_multiple", "leverage_warning_ratio", "compensation_min_dpd",
         "fund_share", "bank_share", "household_subsidy_share", "enterprise_subsidy_rate",
         "enterprise_cap_per_household", "cooperative_min_years", "settlement_period_months", "extension_limit",
+        "renewal_limit", "enterprise_rate_markup", "interest_day_basis", "substandard_min_dpd",
+        "doubtful_min_dpd", "loss_min_dpd", "maturity_warning_days",
     )  # fmt: skip
 
     class Meta:
@@ -267,6 +279,12 @@ class CountyPolicy(models.Model):
             ),
             models.CheckConstraint(
                 condition=models.Q(borrower_min_age__lt=models.F("borrower_max_age")), name="policy_age_range"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(substandard_min_dpd__gt=1)
+                & models.Q(doubtful_min_dpd__gt=models.F("substandard_min_dpd"))
+                & models.Q(loss_min_dpd__gt=models.F("doubtful_min_dpd")),
+                name="policy_dpd_bands_ascend",
             ),
         ]
 

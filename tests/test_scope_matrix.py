@@ -439,6 +439,13 @@ def _job_target(w, target, method):
     return {"pk": jobs[target].pk}, {}, {}
 
 
+# Creating something for a household outside the caller's scope: persona -> that household's key.
+POST_FOR_OUTSIDE_HOUSEHOLD = {
+    p: (lambda key: lambda w: key)(key)
+    for p, key in {"township_b": "a1", "bank_y": "a1", "bank_x": "x1", "village_a1": "b1", "county_staff": "x1",
+                   "nobody": "a1"}.items()
+}  # fmt: skip
+
 # Outsiders of a rating: as for its household; the bank of 上蔡 also misses b1's (in progress).
 RATING_OUTSIDERS = {**HOUSEHOLD_OUTSIDERS, "bank_x": "b1"}
 RATING_INSIDERS = {
@@ -480,14 +487,7 @@ RATING_ROUTES: dict[str, object] = {
             "admin": _households("a1", "b1", "x1"),
             "nobody": _households(),
         },
-        post_into={
-            "township_b": lambda w: "a1",
-            "bank_y": lambda w: "a1",
-            "bank_x": lambda w: "x1",
-            "village_a1": lambda w: "b1",
-            "county_staff": lambda w: "x1",
-            "nobody": lambda w: "a1",
-        },
+        post_into=POST_FOR_OUTSIDE_HOUSEHOLD,
         post_body=_new_rating_body,
         post_insider=("village_a1", lambda w: "a1"),
         written=_rating_written,
@@ -537,8 +537,120 @@ RATING_ROUTES: dict[str, object] = {
     ),
 }
 
+
+# Loans, made on first use: a draft in A1 and one in B1 at bank X (上蔡), one in 西平 X1 at bank Y.
+# Region roles see their area's loans, bank officers their own bank's.
+def _loan_world(w) -> dict:
+    if "loans" not in w:
+        from loans.models import Loan
+
+        made = {}
+        for key, bank in (("a1", "x"), ("b1", "x"), ("x1", "y")):
+            household = w["households"][key]
+            made[key] = Loan.objects.create(
+                loan_no=f"L-MATRIX-{key}", household=household, area=household.village,
+                township=household.village.parent, county=household.village.parent.parent, bank=w["banks"][bank],
+                amount="20000.00", rate="4.75", term_months=24, purpose="breeding",
+                created_by=w["personas"]["admin"],
+            )  # fmt: skip
+        w["loans"] = made
+    return w["loans"]
+
+
+def _loans(*keys):
+    return lambda w: {f"L-MATRIX-{k}" for k in keys}
+
+
+# One body that each loan POST route reads its own fields from.
+LOAN_POST_BODY = {
+    "comment": "矩阵", "reason": "矩阵", "months": 3, "amount": "10.00", "tier": "township", "finding": "normal",
+}  # fmt: skip
+
+
+def _loan_target(w, target, method):
+    body = {**LOAN_POST_BODY, "paid_on": today().isoformat(), "disbursed_on": today().isoformat()}
+    return {"pk": _loan_world(w)[target].pk}, {}, body if method == "POST" else {}
+
+
+def _loan_snapshot(w, target):
+    from loans.models import Loan
+
+    loan = Loan.objects.get(pk=_loan_world(w)[target].pk)
+    return (
+        loan.status,
+        loan.events.count(),
+        loan.repayments.count(),
+        loan.checks.count(),
+        loan.renewals.count(),
+    )
+
+
+def _new_loan_body(w, household_key):
+    return {
+        "household": w["households"][household_key].pk, "bank": "PSBC", "amount": "1234.00", "term_months": 12,
+        "purpose": "planting",
+    }  # fmt: skip
+
+
+def _loan_written(w):
+    from loans.models import Loan
+
+    return Loan.objects.filter(amount="1234.00").exists()
+
+
+LOAN_INSIDERS = {
+    ("a1", "GET"): "township_a", ("a1", "POST"): "village_a1",
+    ("b1", "GET"): "bank_x", ("b1", "POST"): "county_staff",
+    ("x1", "GET"): "bank_y", ("x1", "POST"): "bank_y",
+}  # fmt: skip
+
+
+def _loan_object_case(methods=("POST",)):
+    return Object(
+        methods=methods,
+        targets=HOUSEHOLD_OUTSIDERS,
+        insiders={k: v for k, v in LOAN_INSIDERS.items() if k[1] in methods},
+        request=_loan_target,
+        untouched=_loan_snapshot,
+    )
+
+
+LOAN_ACTIONS = (
+    "submit", "township-review", "county-recommend", "approve", "reject", "withdraw", "write-off", "disburse",
+    "extend", "renew",
+)  # fmt: skip
+LOAN_ROUTES: dict[str, object] = {
+    "loan-list": List(
+        methods=("GET", "POST"),
+        key=lambda item: item["loan_no"],
+        setup=_loan_world,
+        visible={
+            "county_staff": _loans("a1", "b1"),
+            "township_a": _loans("a1"),
+            "township_b": _loans("b1"),
+            "village_a1": _loans("a1"),
+            "bank_x": _loans("a1", "b1"),
+            "bank_y": _loans("x1"),
+            "city": _loans("a1", "b1", "x1"),
+            "admin": _loans("a1", "b1", "x1"),
+            "nobody": _loans(),
+        },
+        post_into=POST_FOR_OUTSIDE_HOUSEHOLD,
+        post_body=_new_loan_body,
+        post_insider=("village_a1", lambda w: "a1"),
+        written=_loan_written,
+    ),
+    "loan-detail": _loan_object_case(("GET",)),
+    "loan-schedule": _loan_object_case(("GET",)),
+    "loan-eligibility": _loan_object_case(("GET",)),
+    "loan-repayments": _loan_object_case(("GET", "POST")),
+    "loan-checks": _loan_object_case(("GET", "POST")),
+    **{f"loan-{action}": _loan_object_case() for action in LOAN_ACTIONS},
+}
+
 ROUTES: dict[str, object] = {
     **RATING_ROUTES,
+    **LOAN_ROUTES,
     "auth-token": Public(methods=("POST",), expect=400, body={"username": "nobody", "password": "wrong"}),
     "api-schema": Public(methods=("GET",), expect=200),
     "api-docs": Public(methods=("GET",), expect=200),

@@ -1,0 +1,374 @@
+"""API of loans (API.md "Loans"): applications, the workflow's actions, schedule, repayments
+(with Idempotency-Key), post-loan checks. Reads through the selectors (404 outside scope), writes
+through the services (LoanError 400 with its code, Forbidden 403)."""
+
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
+from rest_framework import serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from common.api import paginated_response, paginated_schema
+from common.clock import today
+from enterprises.selectors import enterprise_get_for_user
+from households.selectors import household_get_for_user
+from organization.models import Bank
+
+from . import selectors, services
+from .eligibility import Application, refusals
+from .idempotency import idempotent
+from .models import Classification, LoanStatus, PostLoanCheck, Purpose, RepaymentMethod
+
+# --- output shapes -----------------------------------------------------------------------------
+
+
+class RateField(serializers.DecimalField):
+    """An annual percentage as a string with at least two places: "4.35", "5.225"."""
+
+    def __init__(self, **kwargs):
+        super().__init__(max_digits=7, decimal_places=4, **kwargs)
+
+    def to_representation(self, value):
+        text = format(value.normalize(), "f")
+        whole, _, places = text.partition(".")
+        return f"{whole}.{places.ljust(2, '0')}"
+
+
+class LoanEventOutputSerializer(serializers.Serializer):
+    action = serializers.CharField()
+    actor = serializers.CharField(source="actor.username")
+    at = serializers.DateTimeField()
+    from_status = serializers.CharField()
+    to_status = serializers.CharField()
+    comment = serializers.CharField()
+
+
+class LoanOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    loan_no = serializers.CharField()
+    status = serializers.CharField()
+    household = serializers.IntegerField(source="household_id", allow_null=True)
+    borrower_name = serializers.CharField()
+    enterprise = serializers.IntegerField(source="enterprise_id", allow_null=True)
+    area_code = serializers.CharField(source="area_id")
+    bank = serializers.CharField(source="bank.code")
+    amount = serializers.DecimalField(max_digits=14, decimal_places=2)
+    rate = RateField()
+    term_months = serializers.IntegerField()
+    purpose = serializers.CharField()
+    repayment_method = serializers.CharField()
+    other_subsidy = serializers.BooleanField()
+    notice_ends_on = serializers.DateField(allow_null=True)
+    disbursed_on = serializers.DateField(allow_null=True)
+    maturity_date = serializers.DateField(allow_null=True)
+    principal_outstanding = serializers.DecimalField(max_digits=14, decimal_places=2)
+    dpd = serializers.IntegerField()
+    classification = serializers.CharField()
+    extension_count = serializers.IntegerField()
+    renewed_from = serializers.IntegerField(source="renewed_from_id", allow_null=True)
+
+
+class LoanDetailOutputSerializer(LoanOutputSerializer):
+    events = serializers.SerializerMethodField()
+
+    @extend_schema_field(LoanEventOutputSerializer(many=True))
+    def get_events(self, loan) -> list[dict]:
+        return LoanEventOutputSerializer(selectors.loan_events(loan), many=True).data
+
+
+class InstalmentOutputSerializer(serializers.Serializer):
+    seq = serializers.IntegerField()
+    due_date = serializers.DateField()
+    principal_due = serializers.DecimalField(max_digits=14, decimal_places=2)
+    interest_due = serializers.DecimalField(max_digits=14, decimal_places=2)
+    principal_paid = serializers.DecimalField(max_digits=14, decimal_places=2)
+    interest_paid = serializers.DecimalField(max_digits=14, decimal_places=2)
+    settled = serializers.BooleanField()
+    in_extension = serializers.BooleanField()
+
+
+class RepaymentOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    loan = serializers.IntegerField(source="loan_id")
+    paid_on = serializers.DateField()
+    amount = serializers.DecimalField(max_digits=14, decimal_places=2)
+    interest_part = serializers.DecimalField(max_digits=14, decimal_places=2)
+    principal_part = serializers.DecimalField(max_digits=14, decimal_places=2)
+    reference = serializers.CharField()
+    channel = serializers.CharField()
+    principal_outstanding = serializers.DecimalField(
+        source="loan.principal_outstanding", max_digits=14, decimal_places=2
+    )
+    loan_status = serializers.CharField(source="loan.status")
+
+
+class CheckOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    tier = serializers.CharField()
+    checked_on = serializers.DateField()
+    finding = serializers.CharField()
+    note = serializers.CharField()
+    checker = serializers.CharField(source="checker.username")
+
+
+def _detail(request, loan) -> dict:
+    return LoanDetailOutputSerializer(selectors.loan_get_for_user(user=request.user, pk=loan.pk)).data
+
+
+# --- list and application ----------------------------------------------------------------------
+
+
+class LoanListCreateApi(APIView):
+    class FilterSerializer(serializers.Serializer):
+        region = serializers.CharField(required=False, max_length=12)
+        status = serializers.ChoiceField(choices=LoanStatus.choices, required=False)
+        bank = serializers.CharField(required=False, max_length=20)
+        classification = serializers.ChoiceField(choices=Classification.choices, required=False)
+        household = serializers.IntegerField(required=False)
+        enterprise = serializers.IntegerField(required=False)
+        q = serializers.CharField(required=False, max_length=50)
+
+    class InputSerializer(serializers.Serializer):
+        household = serializers.IntegerField(required=False)
+        enterprise = serializers.IntegerField(required=False)
+        borrower = serializers.IntegerField(required=False, help_text="借款的家庭成员（默认户主）")
+        bank = serializers.CharField(max_length=20)
+        amount = serializers.DecimalField(max_digits=14, decimal_places=2, min_value=0)
+        term_months = serializers.IntegerField(min_value=1, max_value=120)
+        purpose = serializers.ChoiceField(choices=Purpose.choices)
+        repayment_method = serializers.ChoiceField(
+            choices=RepaymentMethod.choices, default=RepaymentMethod.QUARTERLY_INTEREST_BULLET
+        )
+        other_subsidy = serializers.BooleanField(default=False)
+        rate = serializers.DecimalField(
+            max_digits=7, decimal_places=4, required=False, help_text="仅带贫企业贷款"
+        )
+
+        def validate(self, attrs):
+            if ("household" in attrs) == ("enterprise" in attrs):
+                raise serializers.ValidationError({"household": ["请填写 household 或 enterprise 之一。"]})
+            return attrs
+
+    @extend_schema(
+        operation_id="loans_list",
+        parameters=[FilterSerializer],
+        responses=paginated_schema(LoanOutputSerializer, "PaginatedLoanList"),
+    )
+    def get(self, request):
+        filters = self.FilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        loans = selectors.loan_list(user=request.user, filters=filters.validated_data)
+        return paginated_response(
+            request=request, queryset=loans, serializer_class=LoanOutputSerializer, view=self
+        )
+
+    @extend_schema(request=InputSerializer, responses={201: LoanDetailOutputSerializer})
+    def post(self, request):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        v = data.validated_data
+        household = enterprise = borrower = None
+        if "household" in v:
+            household = household_get_for_user(user=request.user, pk=v["household"])
+            if "borrower" in v:
+                borrower = get_object_or_404(household.members, pk=v["borrower"])
+        else:
+            enterprise = enterprise_get_for_user(user=request.user, pk=v["enterprise"])
+        bank = Bank.objects.filter(code=v["bank"]).first()
+        if bank is None:
+            raise services.LoanError("invalid", f"未知的银行代码“{v['bank']}”。", {"bank": ["未知的银行。"]})
+        loan = services.loan_create(
+            actor=request.user, household=household, borrower=borrower, enterprise=enterprise, bank=bank,
+            amount=v["amount"], term_months=v["term_months"], purpose=v["purpose"],
+            repayment_method=v["repayment_method"], other_subsidy=v["other_subsidy"], rate=v.get("rate"),
+        )  # fmt: skip
+        return Response(_detail(request, loan), status=status.HTTP_201_CREATED)
+
+
+class LoanDetailApi(APIView):
+    @extend_schema(responses=LoanDetailOutputSerializer)
+    def get(self, request, pk):
+        return Response(
+            LoanDetailOutputSerializer(selectors.loan_get_for_user(user=request.user, pk=pk)).data
+        )
+
+
+class LoanScheduleApi(APIView):
+    @extend_schema(responses=InstalmentOutputSerializer(many=True))
+    def get(self, request, pk):
+        loan = selectors.loan_get_for_user(user=request.user, pk=pk)
+        return Response(InstalmentOutputSerializer(selectors.loan_schedule(loan), many=True).data)
+
+
+class LoanEligibilityApi(APIView):
+    """Which rules the loan breaks today (what submit and approve would refuse)."""
+
+    class OutputSerializer(serializers.Serializer):
+        eligible = serializers.BooleanField()
+        refusals = serializers.ListField(child=serializers.DictField())
+
+    @extend_schema(responses=OutputSerializer)
+    def get(self, request, pk):
+        loan = selectors.loan_get_for_user(user=request.user, pk=pk)
+        found = refusals(Application.of(loan), on=today())
+        return Response(
+            {"eligible": not found, "refusals": [{"code": r.code, "detail": r.message} for r in found]}
+        )
+
+
+# --- the workflow's actions ----------------------------------------------------------------------
+
+
+class LoanCommentInputSerializer(serializers.Serializer):
+    comment = serializers.CharField(required=False, allow_blank=True, max_length=500, default="")
+
+
+class LoanReasonInputSerializer(serializers.Serializer):
+    # Blank allowed so that the service answers with its own code, reason_required.
+    reason = serializers.CharField(required=False, allow_blank=True, max_length=500, default="")
+
+
+class LoanDisburseInputSerializer(serializers.Serializer):
+    disbursed_on = serializers.DateField(required=False, help_text="默认今天")
+
+
+class LoanExtendInputSerializer(serializers.Serializer):
+    months = serializers.IntegerField(min_value=1, max_value=36)
+    reason = serializers.CharField(required=False, allow_blank=True, max_length=500, default="")
+
+
+def _transition(action, field):
+    return lambda request, loan, data: services.loan_transition(
+        actor=request.user, loan=loan, action=action, comment=data.get(field, "")
+    )
+
+
+# action -> (input serializer, what to do); every action answers with the loan.
+ACTIONS = {
+    "submit": (LoanCommentInputSerializer, _transition("submit", "comment")),
+    "township-review": (LoanCommentInputSerializer, _transition("township-review", "comment")),
+    "county-recommend": (LoanCommentInputSerializer, _transition("county-recommend", "comment")),
+    "approve": (LoanCommentInputSerializer, _transition("approve", "comment")),
+    "reject": (LoanReasonInputSerializer, _transition("reject", "reason")),
+    "withdraw": (LoanCommentInputSerializer, _transition("withdraw", "comment")),
+    "write-off": (LoanReasonInputSerializer, _transition("write-off", "reason")),
+    "disburse": (
+        LoanDisburseInputSerializer,
+        lambda request, loan, data: services.loan_disburse(
+            actor=request.user, loan=loan, disbursed_on=data.get("disbursed_on") or today()
+        ),
+    ),
+    "extend": (
+        LoanExtendInputSerializer,
+        lambda request, loan, data: services.loan_extend(
+            actor=request.user, loan=loan, months=data["months"], reason=data["reason"]
+        ),
+    ),
+    # Answers with the new application (status draft), renewed_from pointing at this loan.
+    "renew": (
+        LoanCommentInputSerializer,
+        lambda request, loan, data: services.loan_renew(actor=request.user, loan=loan),
+    ),
+}
+
+
+class LoanActionApi(APIView):
+    """POST /loans/{id}/<action>/, one route per action (config/urls.py)."""
+
+    action_name: str = ""
+
+    def post(self, request, pk):
+        input_serializer, perform = ACTIONS[self.action_name]
+        loan = selectors.loan_get_for_user(user=request.user, pk=pk)
+        data = input_serializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        result = perform(request, loan, data.validated_data)
+        code = status.HTTP_201_CREATED if self.action_name == "renew" else status.HTTP_200_OK
+        return Response(_detail(request, result), status=code)
+
+
+def action_view(action: str):
+    """The view of one action, with its own schema entry."""
+    input_serializer = ACTIONS[action][0]
+
+    def post(self, request, pk):  # a function of its own, so that each action has its own schema
+        return LoanActionApi.post(self, request, pk)
+
+    view = type(
+        f"Loan{action.title().replace('-', '')}Api",
+        (LoanActionApi,),
+        {
+            "action_name": action,
+            "post": extend_schema(
+                operation_id=f"loans_{action.replace('-', '_')}",
+                request=input_serializer,
+                responses={201 if action == "renew" else 200: LoanDetailOutputSerializer},
+            )(post),
+        },
+    )
+    return view.as_view()
+
+
+# --- repayments and checks -----------------------------------------------------------------------
+
+
+class LoanRepaymentsApi(APIView):
+    class InputSerializer(serializers.Serializer):
+        amount = serializers.DecimalField(max_digits=14, decimal_places=2)
+        paid_on = serializers.DateField()
+        reference = serializers.CharField(required=False, allow_blank=True, max_length=64, default="")
+
+    @extend_schema(responses=RepaymentOutputSerializer(many=True))
+    def get(self, request, pk):
+        loan = selectors.loan_get_for_user(user=request.user, pk=pk)
+        return Response(RepaymentOutputSerializer(selectors.loan_repayments(loan), many=True).data)
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={201: RepaymentOutputSerializer},
+        parameters=[
+            OpenApiParameter(
+                "Idempotency-Key",
+                str,
+                OpenApiParameter.HEADER,
+                description="同一键重复提交只入账一次，返回首次结果",
+            )
+        ],
+    )
+    def post(self, request, pk):
+        loan = selectors.loan_get_for_user(user=request.user, pk=pk)
+
+        def post_once():
+            data = self.InputSerializer(data=request.data)
+            data.is_valid(raise_exception=True)
+            repayment = services.repayment_post(
+                actor=request.user, loan=loan, channel="api", **data.validated_data
+            )
+            return Response(RepaymentOutputSerializer(repayment).data, status=status.HTTP_201_CREATED)
+
+        return idempotent(request, scope=f"loan:{loan.pk}:repayments", handler=post_once)
+
+
+class LoanChecksApi(APIView):
+    class InputSerializer(serializers.Serializer):
+        tier = serializers.ChoiceField(choices=PostLoanCheck.Tier.choices)
+        checked_on = serializers.DateField(required=False)
+        finding = serializers.ChoiceField(choices=PostLoanCheck.Finding.choices)
+        note = serializers.CharField(required=False, allow_blank=True, max_length=2000, default="")
+
+    @extend_schema(responses=CheckOutputSerializer(many=True))
+    def get(self, request, pk):
+        loan = selectors.loan_get_for_user(user=request.user, pk=pk)
+        return Response(CheckOutputSerializer(loan.checks.select_related("checker"), many=True).data)
+
+    @extend_schema(request=InputSerializer, responses={201: CheckOutputSerializer})
+    def post(self, request, pk):
+        loan = selectors.loan_get_for_user(user=request.user, pk=pk)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        v = data.validated_data
+        check = services.post_loan_check_record(
+            actor=request.user, loan=loan, tier=v["tier"], checked_on=v.get("checked_on") or today(),
+            finding=v["finding"], note=v["note"],
+        )  # fmt: skip
+        return Response(CheckOutputSerializer(check).data, status=status.HTTP_201_CREATED)
