@@ -95,7 +95,7 @@ def household_detail_view(request, pk):
             "revealed": revealed,
             "can_edit": can_edit_households_in(request.user, household.village_id),
             "can_reveal": can_view_full_pii(request.user, household.village_id),
-            "history": household.history.select_related("history_user")[:20],
+            "history": selectors.household_history(household=household),
         },
     )
 

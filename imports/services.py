@@ -269,6 +269,7 @@ def _run(job: ImportJob, importer: Importer) -> None:
     report = ErrorReport()
     refuse_formula_cells(rows, importer, report, formulas=formulas, positions=positions)
     plan = importer.check(rows, report)
+    _keep_only_the_formula_error(report)
     if report:
         columns = {c.header: positions[c.key] for c in importer.columns if c.key in positions}
         report.errors.sort(key=lambda e: (e["row"], columns.get(e["column"], len(header))))  # as in the file
@@ -357,6 +358,19 @@ def refuse_formula_cells(
         for row_number, position, formula in formulas:
             if position in key_at and row_number > 1:
                 report.add(row_number, headers[key_at[position]], formula, FORMULA_CELL_MESSAGE)
+
+
+def _keep_only_the_formula_error(report: ErrorReport) -> None:
+    """A formula cell is read as the value last computed (none at all when a program other than
+    Excel saved it), so what the importer says of that value concerns nothing the user typed
+    (e.g. "人数不能为空" for =1+1): such a cell keeps only its formula error."""
+    cells = {(e["row"], e["column"]) for e in report.errors if e["message"] == FORMULA_CELL_MESSAGE}
+    if cells:
+        report.errors = [
+            e
+            for e in report.errors
+            if e["message"] == FORMULA_CELL_MESSAGE or (e["row"], e["column"]) not in cells
+        ]
 
 
 def _progress_writer(job: ImportJob):

@@ -209,6 +209,17 @@ def test_formula_cells_are_refused_by_name(notes_kind, personas, run_job):
     assert job.errors[0]["message"] == services.FORMULA_CELL_MESSAGE
 
 
+def test_a_formula_cell_gets_only_its_formula_error(notes_kind, personas, run_job):
+    """=1+1 saved without a computed value reads as blank: "标题不能为空" would be about nothing the
+    user typed. Other cells of the row keep their errors."""
+    data = hostile.workbook([["标题", "颜色"], ["=1+1", "蓝"]], formulas_as_text=False)
+    job = run_job(personas["county_staff"], data)
+    assert [(e["row"], e["column"], e["message"]) for e in job.errors] == [
+        (2, "标题", services.FORMULA_CELL_MESSAGE),
+        (2, "颜色", "颜色须为“红”或“绿”。"),
+    ]
+
+
 def test_negative_numbers_and_formulas_outside_the_read_columns_are_fine(notes_kind, personas, run_job):
     data = hostile.workbook([["标题", "其他"], ["甲", -2], ["乙", "=1+1"]], formulas_as_text=False)
     job = run_job(personas["county_staff"], data)
