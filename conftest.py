@@ -32,8 +32,19 @@ def require_service(available: bool, what: str):
     pytest.skip(f"{what} not available")
 
 
+def ensure_benchmark_rates() -> None:
+    """The rates the loans migration writes. A transactional test flushes every table when it ends,
+    migration data included, so the fixtures put them back for the tests that follow."""
+    import importlib
+
+    from django.apps import apps
+
+    importlib.import_module("loans.migrations.0002_benchmark_rates").add_rates(apps, None)
+
+
 @pytest.fixture
 def regions(db):
+    ensure_benchmark_rates()
     city = RegionFactory(code="411700", name="驻马店市", level=Region.Level.CITY)
     shangcai = RegionFactory(code="411722", name="上蔡县", level=Region.Level.COUNTY, parent=city)
     xiping = RegionFactory(code="411721", name="西平县", level=Region.Level.COUNTY, parent=city)

@@ -22,47 +22,20 @@ import argparse
 import datetime
 import os
 import random
-import sys
 import time
 from decimal import Decimal
-from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
-ROOT = Path(__file__).resolve().parent.parent
+from benchdb import DEFAULT_URL, database_urls, django_setup
+from benchdb import recreate as recreate_db
+
 BENCH_DB = "fupin_bench_prerate"
 COUNTY, CITY = "411722", "411700"
-DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/postgres"
 TARGET_SECONDS = 30
 
 
 def urls(url: str) -> tuple[str, str]:
-    parts = urlsplit(url)
-    if parts.scheme not in ("postgres", "postgresql", "pgsql"):
-        raise SystemExit(
-            "DATABASE_URL must point at PostgreSQL, e.g. postgres://postgres@127.0.0.1:5432/postgres"
-        )
-    return urlunsplit(parts._replace(path=f"/{BENCH_DB}")), urlunsplit(parts._replace(path="/postgres"))
-
-
-def recreate(admin_url: str, *, drop_only: bool = False) -> None:
-    import psycopg2
-
-    connection = psycopg2.connect(admin_url)
-    connection.autocommit = True
-    with connection.cursor() as cursor:
-        cursor.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
-        if not drop_only:
-            cursor.execute(f"CREATE DATABASE {BENCH_DB}")
-    connection.close()
-
-
-def django_setup(database_url: str) -> None:
-    os.environ["DATABASE_URL"] = database_url
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.test")
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
+    return database_urls(url, BENCH_DB)
 
 
 def build(households: int, villages: int):
@@ -121,7 +94,7 @@ def main(args) -> None:
     url = os.environ.get("DATABASE_URL") or DEFAULT_URL
     target, admin = urls(url)
     print(f"database {BENCH_DB} on {urlsplit(url).hostname}:{urlsplit(url).port or 5432}", flush=True)
-    recreate(admin)
+    recreate_db(admin, BENCH_DB)
     try:
         django_setup(target)
         from django.core.management import call_command
@@ -170,7 +143,7 @@ def main(args) -> None:
 
         connections.close_all()
         if not args.keep:
-            recreate(admin, drop_only=True)
+            recreate_db(admin, BENCH_DB, drop_only=True)
 
 
 def parse_args(argv=None):

@@ -60,6 +60,7 @@ api_v1 = [
     ),
     path("", include("credit_rating.api_urls")),
     path("", include("loans.api_urls")),
+    path("", include("loans.urls_daily")),
     path("jobs/<int:pk>/", job_api.JobDetailApi.as_view(), name="job-detail"),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
@@ -74,4 +75,5 @@ urlpatterns = [
     path("imports/", include("imports.urls")),
     path("ratings/", include("credit_rating.urls")),
     path("enterprises/", include("enterprises.urls")),
+    path("loans/", include("loans.urls")),
 ]

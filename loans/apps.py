@@ -8,6 +8,6 @@ class LoansConfig(AppConfig):
     def ready(self):
         from imports import registry
 
-        from .importers import REPAYMENT_COLUMNS
+        from .importers import RepaymentImporter
 
-        registry.register_template("repayments", "银行还款文件", REPAYMENT_COLUMNS)
+        registry.register(RepaymentImporter)

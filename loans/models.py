@@ -9,6 +9,7 @@ it against the sum.
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 from common.money import MoneyField, PercentField
 from enterprises.models import Enterprise
@@ -216,7 +217,7 @@ class LoanEvent(models.Model):
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, verbose_name="操作人", on_delete=models.PROTECT, related_name="+"
     )
-    at = models.DateTimeField("时间", auto_now_add=True)
+    at = models.DateTimeField("时间", default=timezone.now)  # the demo writes history with past times
     from_status = models.CharField("原状态", max_length=20, blank=True)
     to_status = models.CharField("新状态", max_length=20, blank=True)
     comment = models.TextField("说明", blank=True)
@@ -281,7 +282,7 @@ class Repayment(models.Model):
     posted_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, verbose_name="录入人", on_delete=models.PROTECT, related_name="+"
     )
-    posted_at = models.DateTimeField("录入时间", auto_now_add=True)
+    posted_at = models.DateTimeField("录入时间", default=timezone.now)
 
     class Meta:
         verbose_name = verbose_name_plural = "还款记录"

@@ -4,9 +4,10 @@ prefix of the loan's village or township); bank officers see their own bank's lo
 from django.db.models import Q, QuerySet
 from django.http import Http404
 
-from organization.scoping import prefix_q, scope_for
+from organization.models import Role
+from organization.scoping import prefix_q, roles_of, scope_for
 
-from .models import Breaker, Instalment, Loan, LoanStatus
+from .models import Breaker, Instalment, Loan, LoanEvent, LoanStatus, PostLoanCheck
 
 
 def loan_scope_q(user) -> Q:
@@ -78,23 +79,44 @@ def tripped_breakers_for(codes) -> list[Breaker]:
     return list(Breaker.objects.filter(region_id__in=[c for c in codes if c], state=Breaker.State.TRIPPED))
 
 
+# The steps of the work queue: the action, the status it starts from, the roles that take it.
+QUEUE_STEPS = (
+    ("submit", LoanStatus.DRAFT, (Role.VILLAGE_CLERK, Role.COUNTY_STAFF)),
+    ("township-review", LoanStatus.SUBMITTED, (Role.TOWNSHIP_OFFICER,)),
+    ("county-recommend", LoanStatus.TOWNSHIP_REVIEWED, (Role.COUNTY_STAFF,)),
+    ("approve", LoanStatus.RECOMMENDED, (Role.BANK_OFFICER,)),
+    ("disburse", LoanStatus.APPROVED, (Role.BANK_OFFICER,)),
+)
+
+
+def _queue_steps(user) -> list[tuple]:
+    roles = roles_of(user)
+    return [step for step in QUEUE_STEPS if roles & set(step[2])]
+
+
 def work_queue(*, user) -> dict[str, QuerySet[Loan]]:
     """What waits for the user, by the step they can take (the services check again)."""
-    from organization.models import Role
-    from organization.scoping import roles_of
+    mine = loan_list(user=user)
+    return {action: mine.filter(status=status) for action, status, _ in _queue_steps(user)}
 
-    roles, mine = roles_of(user), loan_list(user=user)
-    queue = {}
-    if Role.VILLAGE_CLERK in roles or Role.COUNTY_STAFF in roles:
-        queue["submit"] = mine.filter(status=LoanStatus.DRAFT)
-    if Role.TOWNSHIP_OFFICER in roles:
-        queue["township-review"] = mine.filter(status=LoanStatus.SUBMITTED)
-    if Role.COUNTY_STAFF in roles:
-        queue["county-recommend"] = mine.filter(status=LoanStatus.TOWNSHIP_REVIEWED)
-    if Role.BANK_OFFICER in roles:
-        queue["approve"] = mine.filter(status=LoanStatus.RECOMMENDED)
-        queue["disburse"] = mine.filter(status=LoanStatus.APPROVED)
-    return queue
+
+def work_queue_count(*, user) -> int:
+    """How many loans wait for the user, in one query (the menu's badge)."""
+    statuses = [status for _, status, _ in _queue_steps(user)]
+    return loan_list(user=user).filter(status__in=statuses).count() if statuses else 0
+
+
+def loans_worked_on(*, user, loan_ids) -> set[int]:
+    """Those of `loan_ids` the user created, submitted or reviewed, in one query: maker-checker
+    keeps them from the user's next steps (services.has_worked_on, for a list)."""
+    from .services import WORK_ACTIONS
+
+    events = LoanEvent.objects.filter(loan_id__in=list(loan_ids), actor=user, action__in=WORK_ACTIONS)
+    return set(events.values_list("loan_id", flat=True))
+
+
+def loan_checks(loan: Loan) -> QuerySet[PostLoanCheck]:
+    return loan.checks.select_related("checker").order_by("-checked_on", "-id")
 
 
 def overdue_loans(*, user) -> QuerySet[Loan]:

@@ -9,7 +9,7 @@ import datetime
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -372,6 +372,8 @@ def repayment_post(
     amount = money(amount)
     if amount <= 0:
         raise LoanError("invalid", "还款金额须大于0。", {"amount": ["须大于0。"]})
+    if paid_on > today():
+        raise LoanError("invalid", "还款日期不能晚于今天。", {"paid_on": ["晚于今天。"]})
     if paid_on < loan.disbursed_on:
         raise LoanError("invalid", "还款日期不能早于放款日期。", {"paid_on": ["早于放款日期。"]})
     reference = (reference or "").strip()
@@ -410,7 +412,13 @@ def repayment_post(
             break
     repayment.interest_part = sum((a.interest for a in allocations), Decimal(0))
     repayment.principal_part = sum((a.principal for a in allocations), Decimal(0))
-    repayment.save()
+    try:
+        with transaction.atomic():
+            repayment.save()
+    except IntegrityError:  # the same reference posted meanwhile to another loan of the bank
+        raise LoanError(
+            "duplicate_reference", f"流水号{reference}已登记过，不重复入账。", {"reference": ["已登记。"]}
+        ) from None
     RepaymentAllocation.objects.bulk_create(allocations)
     Instalment.objects.bulk_update(
         [a.instalment for a in allocations], ["interest_paid", "principal_paid", "settled"]

@@ -5,6 +5,8 @@ from .permissions import can_create_households
 from .scoping import roles_of
 
 ROLE_LABELS = dict(Role.choices)
+# Roles with a step of the loan workflow (a work queue).
+QUEUE_ROLES = {Role.VILLAGE_CLERK, Role.TOWNSHIP_OFFICER, Role.COUNTY_STAFF, Role.BANK_OFFICER}
 
 
 def _active(menu: list[dict], view_name: str) -> None:
@@ -32,6 +34,11 @@ def navigation(request):
     menu.append({"label": "带贫企业", "url_name": "enterprises:list"})
     if roles:  # every role reads ratings in its area (banks: the effective ones)
         menu.append({"label": "信用评级", "url_name": "credit_rating:list"})
+        menu.append({"label": "贷款", "url_name": "loans:list"})
+    if roles & QUEUE_ROLES:
+        from loans.selectors import work_queue_count  # loans builds on organization, not the reverse
+
+        menu.append({"label": "我的待办", "url_name": "loans:queue", "badge": work_queue_count(user=user)})
     from imports.services import may_use_imports  # imports builds on organization, not the reverse
 
     if may_use_imports(user, roles=roles):

@@ -441,7 +441,7 @@ def _job_target(w, target, method):
 
 # Creating something for a household outside the caller's scope: persona -> that household's key.
 POST_FOR_OUTSIDE_HOUSEHOLD = {
-    p: (lambda key: lambda w: key)(key)
+    p: (lambda chosen: lambda w: chosen)(key)
     for p, key in {"township_b": "a1", "bank_y": "a1", "bank_x": "x1", "village_a1": "b1", "county_staff": "x1",
                    "nobody": "a1"}.items()
 }  # fmt: skip
@@ -648,9 +648,92 @@ LOAN_ROUTES: dict[str, object] = {
     **{f"loan-{action}": _loan_object_case() for action in LOAN_ACTIONS},
 }
 
+# Breakers: one bad loan in each of villages A1, B1 and X1 (bank X in 上蔡, bank Y in 西平), then
+# the breakers computed: every village and its township has a row.
+BREAKER_VILLAGES = {"a1": "411722100201", "b1": "411722101201", "x1": "411721100201"}
+
+
+def _breaker_world(w) -> dict:
+    if "breakers" not in w:
+        from loans.daily import compute_breakers
+        from loans.tests.factories_daily import overdue_by
+
+        as_of = today()
+        for key in BREAKER_VILLAGES:
+            bank = w["banks"]["y" if key == "x1" else "x"]
+            overdue_by(200, as_of, w["regions"][f"village_{key}"], bank=bank, actor=w["personas"]["admin"],
+                       classification="doubtful")  # fmt: skip
+        compute_breakers(as_of=as_of)
+        w["breakers"] = dict(BREAKER_VILLAGES)
+    return w["breakers"]
+
+
+def _breaker_target(w, target, method):
+    return {"region_code": _breaker_world(w)[target]}, {}, {}
+
+
+def _breaker_snapshot(w, target):
+    from loans.models import Breaker, BreakerEvent
+
+    code = _breaker_world(w)[target]
+    return Breaker.objects.get(region_id=code).state, BreakerEvent.objects.filter(region_id=code).count()
+
+
+def _daily_target(w, target, method):
+    return {}, {}, {"as_of": today().isoformat(), "county": COUNTIES[target]}
+
+
+def _job_count(w, target):
+    from common.models import Job
+
+    return Job.objects.count()
+
+
+SHANGCAI_BREAKERS = ("411722100201", "411722100", "411722101201", "411722101")
+DAILY_ROUTES: dict[str, object] = {
+    "jobs-daily": Object(
+        methods=("POST",),
+        targets={
+            "bank_y": "shangcai",
+            "bank_x": "xiping",
+            "township_b": "xiping",
+            "village_a1": "xiping",
+            "nobody": "shangcai",
+        },  # fmt: skip
+        insiders={("shangcai", "POST"): "county_staff", ("xiping", "POST"): "admin"},
+        request=_daily_target,
+        untouched=_job_count,
+    ),
+    "breaker-list": List(
+        methods=("GET",),
+        key=lambda item: item["region_code"],
+        setup=_breaker_world,
+        visible={
+            "county_staff": _codes(*SHANGCAI_BREAKERS),
+            "township_a": _codes("411722100201", "411722100"),
+            "township_b": _codes("411722101201", "411722101"),
+            "village_a1": _codes("411722100201"),
+            "bank_x": _codes(*SHANGCAI_BREAKERS),
+            "bank_y": _codes("411721100201", "411721100"),
+            "city": _codes(*SHANGCAI_BREAKERS, "411721100201", "411721100"),
+            "admin": _codes(*SHANGCAI_BREAKERS, "411721100201", "411721100"),
+            "nobody": _codes(),
+        },
+    ),
+    "breaker-resume": Object(
+        methods=("POST",),
+        targets={"township_b": "a1", "bank_y": "a1", "village_a1": "b1", "bank_x": "x1", "nobody": "a1"},
+        insiders={("a1", "POST"): "county_staff", ("b1", "POST"): "county_staff", ("x1", "POST"): "admin"},
+        request=_breaker_target,
+        untouched=_breaker_snapshot,
+    ),
+}
+
+
 ROUTES: dict[str, object] = {
     **RATING_ROUTES,
     **LOAN_ROUTES,
+    **DAILY_ROUTES,
     "auth-token": Public(methods=("POST",), expect=400, body={"username": "nobody", "password": "wrong"}),
     "api-schema": Public(methods=("GET",), expect=200),
     "api-docs": Public(methods=("GET",), expect=200),

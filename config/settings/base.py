@@ -9,6 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
@@ -175,6 +176,16 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Celery beat (CELERY_TIMEZONE above: crontab hours are Asia/Shanghai).
+CELERY_BEAT_SCHEDULE = {
+    # The daily job (DPD, classification, breakers, warnings) for the day just begun.
+    "nightly-daily-jobs": {"task": "loans.tasks.nightly_daily_jobs", "schedule": crontab(hour=1, minute=30)},
+    # Import jobs whose worker was lost are sent again.
+    "requeue-stale-imports": {
+        "task": "imports.tasks.requeue_stale_imports",
+        "schedule": crontab(minute="*/10"),
+    },
+}
 
 # Personal information (PIPL): Fernet keys (the first encrypts, all decrypt, for rotation) and
 # the HMAC key that makes the lookup hashes.

@@ -89,6 +89,14 @@ def notes_kind():
     registry.unregister(NotesImporter.kind)
 
 
+@pytest.fixture
+def template_only_kind():
+    """A kind with a blank template but no importer yet (as the repayment file was at first)."""
+    registry.register_template("test_template_only", "测试模板", [Column("title", "标题")])
+    yield "test_template_only"
+    registry.unregister("test_template_only")
+
+
 def upload(data: bytes, name: str = "便笺.xlsx") -> SimpleUploadedFile:
     return SimpleUploadedFile(name, data, content_type=XLSX)
 

@@ -102,10 +102,10 @@ def test_file_and_kind_are_required(notes_kind, staff):
     ("kind", "code", "words"),
     [
         ("nope", "unknown_kind", "未知的导入类型“nope”"),
-        ("repayments", "kind_not_importable", "只提供模板下载"),
+        ("test_template_only", "kind_not_importable", "只提供模板下载"),
     ],
 )
-def test_unknown_and_template_only_kinds_answer_400(api, personas, kind, code, words):
+def test_unknown_and_template_only_kinds_answer_400(template_only_kind, api, personas, kind, code, words):
     response = post(api(personas["admin"]), hostile.valid(), kind=kind)
     assert response.status_code == 400
     body = response.json()

@@ -67,11 +67,13 @@ def test_upload_page_offers_households(client_for, personas, persona):
     assert 'enctype="multipart/form-data"' in page
 
 
-def test_bank_officer_sees_the_repayment_template_but_nothing_to_upload_yet(client_for, personas):
+def test_bank_officer_may_upload_repayment_files_only(client_for, personas):
     page = text(client_for(personas["bank_x"]).get("/imports/"))
-    assert 'href="/imports/templates/repayments.xlsx"' in page and "暂只提供模板" in page
-    assert 'href="/imports/templates/households.xlsx"' not in page
-    assert "您目前没有可导入的数据类型" in page and 'name="file"' not in page
+    assert 'href="/imports/templates/repayments.xlsx"' in page and "暂只提供模板" not in page
+    assert '<option value="repayments"' in page and 'name="file"' in page
+    assert (
+        'href="/imports/templates/households.xlsx"' not in page and '<option value="households"' not in page
+    )
 
 
 @pytest.mark.parametrize("persona", ["village_a1", "city", "nobody"])

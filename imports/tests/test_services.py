@@ -362,8 +362,10 @@ def test_import_create_refuses_roles_that_may_not(notes_kind, personas):
     assert not ImportJob.objects.exists()
 
 
-@pytest.mark.parametrize(("kind", "code"), [("repayments", "kind_not_importable"), ("nope", "unknown_kind")])
-def test_import_create_refuses_kinds_it_cannot_run(personas, kind, code):
+@pytest.mark.parametrize(
+    ("kind", "code"), [("test_template_only", "kind_not_importable"), ("nope", "unknown_kind")]
+)
+def test_import_create_refuses_kinds_it_cannot_run(template_only_kind, personas, kind, code):
     with pytest.raises(services.ImportError_) as refused:
         services.import_create(
             actor=personas["admin"], kind=kind, uploaded=upload(hostile.valid()), dry_run=True

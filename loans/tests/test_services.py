@@ -58,14 +58,20 @@ def test_household_loan_from_application_to_closing(lending, personas, banks):
     ]  # fmt: skip
 
     owed = sum(r.principal_due + r.interest_due for r in rows)
-    services.repayment_post(
-        actor=p["bank_x"], loan=loan, amount=Decimal("100.00"), paid_on=datetime.date(2026, 3, 1)
-    )
+    with time_machine.travel(datetime.date(2026, 3, 1), tick=False):
+        services.repayment_post(actor=p["bank_x"], loan=loan, amount=Decimal("100.00"), paid_on=today())
     loan.refresh_from_db()
     assert loan.principal_outstanding == loan.amount  # interest first
-    services.repayment_post(
-        actor=p["bank_x"], loan=loan, amount=owed - 100, paid_on=datetime.date(2027, 12, 1)
+    refused(  # dated ahead of today
+        "invalid",
+        services.repayment_post,
+        actor=p["bank_x"],
+        loan=loan,
+        amount=Decimal(1),
+        paid_on=datetime.date(2026, 3, 2),
     )
+    with time_machine.travel(datetime.date(2027, 12, 1), tick=False):
+        services.repayment_post(actor=p["bank_x"], loan=loan, amount=owed - 100, paid_on=today())
     loan.refresh_from_db()
     assert loan.status == LoanStatus.CLOSED and loan.closed_on == datetime.date(2027, 12, 1)
     assert loan.principal_outstanding == 0 == principal_outstanding_from_ledger(loan)

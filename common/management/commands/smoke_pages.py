@@ -186,6 +186,7 @@ class Command(BaseCommand):
         self._check(who, client, "get", "/admin/", 200 if user.is_staff else 302)
         self._ratings(who, client, user, roles, everything, sample)
         self._enterprises(who, client, user, roles, everything)
+        self._loans(who, client, user, roles, everything, sample)
 
     def _ratings(self, who, client, user, roles, everything, sample) -> None:
         """The credit-rating pages and API (credit_rating)."""
@@ -266,3 +267,28 @@ class Command(BaseCommand):
         if outside is not None:  # out of scope answers 404, like a missing one
             self._check(who, client, "get", f"/enterprises/{outside.pk}/", 404)
             self._check(who, client, "get", f"/api/v1/enterprises/{outside.pk}/", 404)
+
+    def _loans(self, who, client, user, roles, everything, sample) -> None:
+        """The loan pages (loans): the list, the queue, a loan's page when the demo has loans, the
+        outsider's 404 and the application form."""
+        from loans.models import Loan, LoanStatus
+        from loans.selectors import loan_list
+
+        for url in ("/loans/", f"/loans/?status={LoanStatus.ACTIVE}", "/loans/queue/"):
+            self._check(who, client, "get", url, 200)
+        mine = loan_list(user=user)
+        shown = (mine.first(), mine.filter(status=LoanStatus.ACTIVE).first())
+        for loan in dict.fromkeys(loan for loan in shown if loan is not None):
+            number = loan.loan_no
+            self._check(
+                who, client, "get", f"/loans/{loan.pk}/", 200,
+                check=lambda r, number=number: None if number in r.content.decode() else f"页面中没有“{number}”",
+            )  # fmt: skip
+        outside = (
+            None if everything else Loan.objects.exclude(pk__in=mine.values("pk")).order_by("pk").first()
+        )
+        if outside is not None:  # out of scope answers 404, like a missing one
+            self._check(who, client, "get", f"/loans/{outside.pk}/", 404)
+        if sample is not None:  # the village desk and the county centre take applications
+            applicant = everything or bool(roles & {"village_clerk", "county_staff"})
+            self._check(who, client, "get", f"/loans/new/?household={sample.pk}", 200 if applicant else 403)

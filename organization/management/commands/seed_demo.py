@@ -56,5 +56,10 @@ class Command(BaseCommand):
         from enterprises import demo as enterprise_demo  # a later app: its own demo data
 
         self.stdout.write(enterprise_demo.seed().summary())
+        from loans import demo as loan_demo
+
+        loans = loan_demo.seed()
+        self.stdout.write(loans.summary())
+        self.stdout.write(loan_demo.describe(loans))
         timings = "，".join(f"{name} {seconds:.1f} 秒" for name, seconds in result.timings.items())
         self.stdout.write(self.style.SUCCESS(f"完成，用时 {result.seconds:.1f} 秒（{timings}）。"))

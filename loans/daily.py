@@ -1,0 +1,459 @@
+"""The daily job (API.md "Daily jobs and circuit breakers"): days past due and the five-category
+classification, the village and township circuit breakers, fund leverage and maturity warnings.
+
+Everything is set-based: the classification is two UPDATE statements (plus one per group of counties
+whose policy moves the DPD bands), the breakers one GROUP BY over the loans. Each step is
+idempotent: running the same day twice writes nothing the second time and records no second trip.
+
+`counties` (a list of county codes, or None for all) limits a run to the counties of the county staff
+member who started it.
+"""
+
+import datetime
+import time
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.db import NotSupportedError, transaction
+from django.db.models import (
+    Case,
+    Count,
+    Func,
+    IntegerField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+    When,
+)
+from django.db.models.functions import Coalesce
+from django.http import Http404
+
+from common.clock import now, today
+from common.errors import Forbidden
+from common.money import money, percent
+from organization.models import CountyPolicy, Region, Role
+from organization.scoping import area_q, has_role_over, is_admin, prefix_q
+from organization.selectors import policy_for
+
+from .models import NPL_CLASSES, OUTSTANDING_STATUSES, Breaker, BreakerEvent, Classification, Instalment, Loan
+from .selectors import loan_scope_q
+from .services import LoanError
+
+C = Classification
+
+
+# --- policy lookups --------------------------------------------------------------------------------
+
+
+def _county_filter(field: str, counties: Iterable[str] | None) -> Q:
+    return Q() if counties is None else Q(**{f"{field}__in": list(counties)})
+
+
+def _policy_groups(as_of: datetime.date, fields: tuple[str, ...], counties=None) -> list[tuple[tuple, Q]]:
+    """The values of the policy `fields` in force on `as_of`, with the counties that have them:
+    [(values, Q on county_id)], the defaults first as "every other county" so that a loan in any
+    county is covered. A county without policy rows has the defaults (policy_for gives it the
+    model's defaults), so only counties with rows are looked up, and a caller's SQL stays one
+    statement per distinct set of values however many counties there are."""
+    defaults = tuple(getattr(CountyPolicy(), f) for f in fields)
+    with_rows = (
+        CountyPolicy.objects.filter(_county_filter("county_id", counties), effective_from__lte=as_of)
+        .values_list("county_id", flat=True)
+        .distinct()
+    )
+    groups = defaultdict(list)
+    for code in sorted(set(with_rows)):
+        values = tuple(getattr(policy_for(code, on=as_of), f) for f in fields)
+        if values != defaults:
+            groups[values].append(code)
+    special = [code for codes in groups.values() for code in codes]
+    return [(defaults, ~Q(county_id__in=special))] + [
+        (v, Q(county_id__in=codes)) for v, codes in groups.items()
+    ]
+
+
+# --- days past due and classification ----------------------------------------------------------
+
+
+class DaysBetween(Func):
+    """end − start in whole days, both dates. PostgreSQL subtracts dates natively; SQLite through
+    julianday() (both at midnight, so the difference is exact)."""
+
+    arity = 2
+    output_field = IntegerField()
+
+    def _parts(self, compiler, connection):
+        end_sql, end_params = compiler.compile(self.source_expressions[0])
+        start_sql, start_params = compiler.compile(self.source_expressions[1])
+        return end_sql, start_sql, (*end_params, *start_params)
+
+    def as_postgresql(self, compiler, connection, **extra):
+        end, start, params = self._parts(compiler, connection)
+        return f"(CAST({end} AS date) - {start})", params
+
+    def as_sqlite(self, compiler, connection, **extra):
+        end, start, params = self._parts(compiler, connection)
+        return f"CAST(julianday({end}) - julianday({start}) AS INTEGER)", params
+
+    def as_sql(self, compiler, connection, **extra):
+        raise NotSupportedError("DaysBetween: PostgreSQL or SQLite only")
+
+
+def dpd_expression(as_of: datetime.date):
+    """Days past due on `as_of` of the loan in the outer query: from the due date of its oldest
+    instalment not settled and already due (the partial index unsettled_due answers it), else 0."""
+    oldest = (
+        Instalment.objects.filter(loan=OuterRef("pk"), settled=False, due_date__lt=as_of)
+        .order_by("due_date")
+        .values("due_date")[:1]
+    )
+    return Coalesce(DaysBetween(Value(as_of), Subquery(oldest)), 0)
+
+
+def _band(substandard: int, doubtful: int, loss: int):
+    return Case(
+        When(dpd__gte=loss, then=Value(C.LOSS)),
+        When(dpd__gte=doubtful, then=Value(C.DOUBTFUL)),
+        When(dpd__gte=substandard, then=Value(C.SUBSTANDARD)),
+        When(dpd__gte=1, then=Value(C.SPECIAL_MENTION)),
+        default=Value(C.NORMAL),
+    )
+
+
+BAND_FIELDS = ("substandard_min_dpd", "doubtful_min_dpd", "loss_min_dpd")
+
+
+@transaction.atomic
+def classify_loans(*, as_of: datetime.date, counties: list[str] | None = None) -> dict:
+    """DPD and classification of every outstanding loan on `as_of`: two UPDATEs, the DPD, then the
+    class from the DPD by the bands of each county's policy (one UPDATE per distinct set of bands).
+
+    Only rows whose DPD or class changes are written, and they get classified_on = as_of (so it
+    says since when the figures stand; a loan that never fell behind keeps None; the run's as-of is
+    in the Job's result). Writing every loan every night would rewrite the whole table: for a
+    million loans 42-52 s, nearly all of it index maintenance on loans_loan, against 7-8 s when only
+    the 6-8 % that change are written (bench/daily_job.py). A second run the same day writes nothing."""
+    loans = Loan.objects.filter(_county_filter("county_id", counties), status__in=OUTSTANDING_STATUSES)
+    new_dpd = dpd_expression(as_of)
+    dpd_written = loans.exclude(dpd=new_dpd).update(dpd=new_dpd, classified_on=as_of)
+
+    reclassified = 0
+    for bands, county_q in _policy_groups(as_of, BAND_FIELDS, counties):
+        band = _band(*bands)
+        reclassified += (
+            loans.filter(county_q)
+            .exclude(classification=band)
+            .update(classification=band, classified_on=as_of)
+        )
+
+    by_class = {c.value: 0 for c in C}
+    for row in loans.values("classification").annotate(n=Count("id")).order_by():
+        by_class[row["classification"]] = row["n"]
+    return {
+        "loans": sum(by_class.values()),
+        "dpd_written": dpd_written,
+        "reclassified": reclassified,
+        "by_class": by_class,
+        "overdue": sum(n for cls, n in by_class.items() if cls != C.NORMAL),
+    }
+
+
+# --- circuit breakers --------------------------------------------------------------------------
+
+
+@dataclass
+class _Figures:
+    county: str
+    level: str
+    outstanding: Decimal = Decimal("0.00")
+    npl: Decimal = Decimal("0.00")
+
+
+def _area_figures(loans: QuerySet[Loan]) -> dict[str, _Figures]:
+    """Principal outstanding and NPL principal of every village and township with outstanding
+    loans, from one GROUP BY: a household loan counts in its village and its township, an
+    enterprise loan (area = township) in its township only."""
+    rows = (
+        loans.values("county_id", "township_id", "area_id")
+        .annotate(total=Sum("principal_outstanding"), npl=Sum("principal_outstanding", filter=Q(classification__in=NPL_CLASSES)))
+        .order_by()
+    )  # fmt: skip
+    figures: dict[str, _Figures] = {}
+    for row in rows:
+        total, npl = row["total"] or Decimal(0), row["npl"] or Decimal(0)
+        areas = [(row["township_id"], Region.Level.TOWNSHIP)]
+        if row["area_id"] != row["township_id"]:
+            areas.append((row["area_id"], Region.Level.VILLAGE))
+        for code, level in areas:
+            f = figures.setdefault(code, _Figures(row["county_id"], level))
+            f.outstanding += total
+            f.npl += npl
+    return figures
+
+
+def _threshold(policy: CountyPolicy, level: str) -> Decimal:
+    return policy.village_npl_threshold if level == Region.Level.VILLAGE else policy.township_npl_threshold
+
+
+def _apply(breaker: Breaker, figures: _Figures, threshold, on: datetime.date) -> None:
+    breaker.principal_outstanding = money(figures.outstanding)
+    breaker.npl_principal = money(figures.npl)
+    breaker.npl_ratio = percent(figures.npl, figures.outstanding)
+    breaker.threshold = money(threshold)
+    breaker.computed_on = on
+
+
+FIGURE_FIELDS = ["principal_outstanding", "npl_principal", "npl_ratio", "threshold", "computed_on"]
+
+
+@transaction.atomic
+def compute_breakers(*, as_of: datetime.date, counties: list[str] | None = None) -> dict:
+    """NPL ratio of every village and township; a normal breaker strictly over its threshold trips
+    (the ratio compared is the stored one, rounded to 0.01 %, the figure users see). A tripped one
+    stays tripped: only county staff resume it (breaker_resume); its figures are refreshed so
+    `resumable` tells when they may. Areas whose loans are all gone keep their row, at zero."""
+    loans = Loan.objects.filter(_county_filter("county_id", counties), status__in=OUTSTANDING_STATUSES)
+    figures = _area_figures(loans)
+    # Rows for new areas first, then lock every row of the run in one order: a second run at the
+    # same time waits here and then sees this one's trips (no second event).
+    Breaker.objects.bulk_create(
+        [Breaker(region_id=code, level=f.level) for code, f in figures.items()], ignore_conflicts=True, batch_size=1000
+    )  # fmt: skip
+    in_scope = (
+        Breaker.objects.all()
+        if counties is None
+        else Breaker.objects.filter(prefix_q("region__code", counties))
+    )
+    breakers = list(in_scope.select_for_update().order_by("region_id"))
+
+    policies: dict[str, CountyPolicy] = {}
+    changed, trips, moment = [], [], now()
+    for breaker in breakers:
+        code = breaker.region_id
+        f = figures.get(code) or _Figures(code[:6], breaker.level)
+        if f.county not in policies:
+            policies[f.county] = policy_for(f.county, on=as_of)
+        policy = policies[f.county]
+        before = tuple(getattr(breaker, name) for name in FIGURE_FIELDS + ["state"])
+        _apply(breaker, f, _threshold(policy, breaker.level), as_of)
+        if breaker.state == Breaker.State.NORMAL and breaker.npl_ratio > breaker.threshold:
+            breaker.state, breaker.since = Breaker.State.TRIPPED, moment
+            trips.append(
+                BreakerEvent(region_id=code, kind=BreakerEvent.Kind.TRIP, npl_ratio=breaker.npl_ratio,
+                             threshold=breaker.threshold, as_of=as_of, actor=None)
+            )  # fmt: skip
+        if tuple(getattr(breaker, name) for name in FIGURE_FIELDS + ["state"]) != before:
+            changed.append(breaker)
+    # An upsert of the locked rows: one INSERT ... ON CONFLICT a batch (bulk_update's CASE per field
+    # costs seconds of Python for a few thousand rows).
+    Breaker.objects.bulk_create(
+        changed, update_conflicts=True, unique_fields=["region"], update_fields=[*FIGURE_FIELDS, "state", "since"],
+        batch_size=1000,
+    )  # fmt: skip
+    BreakerEvent.objects.bulk_create(trips)
+    tripped = [b for b in breakers if b.state == Breaker.State.TRIPPED]
+    return {
+        "breakers": len(breakers),
+        "updated": len(changed),
+        "tripped_now": [e.region_id for e in trips],
+        "tripped": len(tripped),
+        "resumable": sum(1 for b in tripped if b.resumable),
+    }
+
+
+def _live_figures(breaker: Breaker) -> _Figures:
+    """The area's figures from the loans as they are now (after repayments, write-offs or a
+    classification run since the daily job), one aggregate query."""
+    field = "area_id" if breaker.level == Region.Level.VILLAGE else "township_id"
+    sums = Loan.objects.filter(status__in=OUTSTANDING_STATUSES, **{field: breaker.region_id}).aggregate(
+        total=Sum("principal_outstanding"), npl=Sum("principal_outstanding", filter=Q(classification__in=NPL_CLASSES))
+    )  # fmt: skip
+    return _Figures(
+        breaker.region_id[:6], breaker.level, sums["total"] or Decimal(0), sums["npl"] or Decimal(0)
+    )
+
+
+@transaction.atomic
+def breaker_resume(*, actor, region_code: str) -> Breaker:
+    """County staff confirm that a tripped area may lend again, once its NPL ratio, recomputed now
+    from the loans, is back at or under the threshold in force today."""
+    if not has_role_over(actor, region_code, (Role.COUNTY_STAFF,)):
+        raise Forbidden("只有县金融扶贫服务中心可以确认恢复熔断区域的贷款业务。")
+    breaker = (
+        Breaker.objects.select_for_update(of=("self",))
+        .select_related("region")
+        .filter(region_id=region_code)
+        .first()
+    )
+    if breaker is None or breaker.state != Breaker.State.TRIPPED:
+        raise LoanError("invalid_transition", "该区域当前未熔断，无需恢复。")
+    on = today()
+    _apply(breaker, _live_figures(breaker), _threshold(policy_for(region_code[:6], on=on), breaker.level), on)
+    if breaker.npl_ratio > breaker.threshold:
+        raise LoanError(
+            "breaker_still_over",
+            f"{breaker.region.name}不良贷款率{breaker.npl_ratio}%，仍高于{breaker.threshold}%的熔断线，暂不能恢复。"
+            "请待不良贷款清收、还款后再确认恢复。",
+            {"npl_ratio": str(breaker.npl_ratio), "threshold": str(breaker.threshold)},
+        )
+    breaker.state, breaker.since = Breaker.State.NORMAL, now()
+    breaker.save(update_fields=[*FIGURE_FIELDS, "state", "since"])
+    BreakerEvent.objects.create(
+        region_id=region_code, kind=BreakerEvent.Kind.RESUME, npl_ratio=breaker.npl_ratio,
+        threshold=breaker.threshold, as_of=on, actor=actor,
+    )  # fmt: skip
+    return breaker
+
+
+# --- breaker reads (scoped like the regions: area roles by prefix, banks by the counties served) ---
+
+
+def breaker_list(*, user, filters: dict | None = None) -> QuerySet[Breaker]:
+    filters = filters or {}
+    breakers = Breaker.objects.filter(area_q(user, "region__code")).select_related("region")
+    if filters.get("county"):
+        breakers = breakers.filter(region__code__startswith=filters["county"])
+    if filters.get("state"):
+        breakers = breakers.filter(state=filters["state"])
+    if filters.get("level"):
+        breakers = breakers.filter(level=filters["level"])
+    return breakers.order_by("region_id")
+
+
+def breaker_get_for_user(*, user, region_code: str) -> Breaker:
+    """The area's breaker, or 404 exactly like a missing one when it is outside the user's scope."""
+    breaker = breaker_list(user=user).filter(region_id=region_code).first()
+    if breaker is None:
+        raise Http404
+    return breaker
+
+
+# --- warnings ----------------------------------------------------------------------------------
+
+
+def _maturing_q(as_of: datetime.date, counties=None) -> Q:
+    """Maturity within the county's warning period (maturity_warning_days) from `as_of`."""
+    q = Q()
+    for (days,), county_q in _policy_groups(as_of, ("maturity_warning_days",), counties):
+        q |= county_q & Q(maturity_date__gte=as_of, maturity_date__lte=as_of + datetime.timedelta(days=days))
+    return q
+
+
+def maturity_warnings(*, user, as_of: datetime.date) -> QuerySet[Loan]:
+    """Outstanding loans of the user's scope maturing within the county's warning period (default
+    30 days) from `as_of`, soonest first."""
+    return (
+        Loan.objects.filter(loan_scope_q(user), status__in=OUTSTANDING_STATUSES)
+        .filter(_maturing_q(as_of))
+        .select_related("household", "borrower", "enterprise", "bank", "area")
+        .order_by("maturity_date", "id")
+    )
+
+
+def maturity_warning_count(*, as_of: datetime.date, counties: list[str] | None = None) -> int:
+    """How many outstanding loans (of the counties, or all) mature within the warning period."""
+    loans = Loan.objects.filter(_county_filter("county_id", counties), status__in=OUTSTANDING_STATUSES)
+    return loans.filter(_maturing_q(as_of, counties)).count()
+
+
+def fund_leverage_warnings(*, as_of: datetime.date, counties: list[str] | None = None) -> list[dict]:
+    """Counties whose covered principal outstanding is past the warning share of the fund's
+    leverage cap (or past the cap). Counties with neither a fund nor loans are skipped."""
+    from risk_fund.selectors import leverage_for
+
+    warnings = []
+    for county in Region.objects.filter(_county_filter("code", counties), level=Region.Level.COUNTY).order_by(
+        "code"
+    ):
+        lev = leverage_for(county.code, on=as_of)
+        if (lev.balance or lev.covered_outstanding) and lev.warning:
+            warnings.append({
+                "county": county.code, "name": county.name, "balance": str(lev.balance),
+                "covered_outstanding": str(lev.covered_outstanding), "cap": str(lev.cap),
+                "used_percent": str(lev.used_percent), "warning_ratio": str(lev.warning_ratio),
+                "over_cap": lev.covered_outstanding > lev.cap,
+            })  # fmt: skip
+    return warnings
+
+
+# --- the whole run -----------------------------------------------------------------------------
+
+
+def run_daily_jobs(*, as_of: datetime.date, progress=None, counties: list[str] | None = None) -> dict:
+    """The daily job's steps in order, each in its own transaction; progress(done, total) after
+    each. Returns the figures the Job record keeps (JSON-ready)."""
+    steps = [
+        ("classification", lambda: classify_loans(as_of=as_of, counties=counties)),
+        ("breakers", lambda: compute_breakers(as_of=as_of, counties=counties)),
+        ("leverage_warnings", lambda: fund_leverage_warnings(as_of=as_of, counties=counties)),
+        ("maturity_warnings", lambda: maturity_warning_count(as_of=as_of, counties=counties)),
+    ]
+    result: dict = {"as_of": as_of.isoformat(), "counties": counties, "seconds": {}}
+    if progress:
+        progress(0, len(steps))
+    for done, (name, step) in enumerate(steps, start=1):
+        started = time.perf_counter()
+        result[name] = step()
+        result["seconds"][name] = round(time.perf_counter() - started, 3)
+        if progress:
+            progress(done, len(steps))
+    return result
+
+
+def daily_job_counties(actor, county: str | None) -> list[str] | None:
+    """Which counties a run started by `actor` covers: the one asked for, else an admin's run
+    covers all (None), a county staff member's their own counties."""
+    if county:
+        if not has_role_over(actor, county, (Role.COUNTY_STAFF,)):
+            raise Forbidden("只有本县金融扶贫服务中心或系统管理员可以运行日终任务。")
+        return [county]
+    if is_admin(actor):
+        return None
+    own = sorted(
+        actor.role_assignments.filter(
+            role=Role.COUNTY_STAFF, unit__region__level=Region.Level.COUNTY
+        ).values_list("unit__region_id", flat=True)
+    )
+    if not own:
+        raise Forbidden("只有县金融扶贫服务中心或系统管理员可以运行日终任务。")
+    return own
+
+
+def daily_job_start(*, actor, as_of: datetime.date, county: str | None = None):
+    """Queue the daily job for `as_of` as a background Job; the task starts after commit."""
+    from common.jobs import job_create
+
+    from .tasks import run_daily_jobs_task
+
+    counties = daily_job_counties(actor, county)
+    with transaction.atomic():
+        job = job_create(
+            kind="daily_jobs", actor=actor, params={"as_of": as_of.isoformat(), "counties": counties}
+        )
+        transaction.on_commit(lambda: run_daily_jobs_task.delay(job.pk, as_of.isoformat()))
+    return job
+
+
+def summary_lines(result: dict) -> list[str]:
+    """The figures of a run in Chinese, for the command's output and the job's message."""
+    c, b = result["classification"], result["breakers"]
+    labels = dict(C.choices)
+    classes = "，".join(f"{labels[k]} {n}" for k, n in c["by_class"].items())
+    lines = [
+        f"数据日期：{result['as_of']}"
+        + (f"（县区：{'、'.join(result['counties'])}）" if result["counties"] else ""),
+        f"五级分类：在贷 {c['loans']} 笔（{classes}）；逾期天数更新 {c['dpd_written']} 笔，分类变化 {c['reclassified']} 笔",
+        f"风险熔断：{b['breakers']} 个村/乡镇，本次新熔断 {len(b['tripped_now'])} 个"
+        + (f"（{'、'.join(b['tripped_now'])}）" if b["tripped_now"] else "")
+        + f"，熔断中 {b['tripped']} 个，其中可恢复 {b['resumable']} 个",
+        f"风险补偿金放大倍数预警：{len(result['leverage_warnings'])} 个县"
+        + "".join(f"；{w['name']}已用 {w['used_percent']}%" for w in result["leverage_warnings"]),
+        f"到期预警：{result['maturity_warnings']} 笔贷款将在预警期内到期",
+        "用时（秒）：" + "，".join(f"{k} {v:.2f}" for k, v in result["seconds"].items()),
+    ]
+    return lines
