@@ -33,3 +33,9 @@ def percent(part, whole) -> Decimal:
     if not whole:
         return Decimal("0.00")
     return (Decimal(part) * 100 / Decimal(whole)).quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def rate_text(value) -> str:
+    """An annual percentage as people write it, at least two places: 4.7500 -> "4.75", 5.2250 -> "5.225"."""
+    whole, _, places = format(Decimal(value).normalize(), "f").partition(".")
+    return f"{whole}.{places.ljust(2, '0')}"

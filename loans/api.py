@@ -10,6 +10,7 @@ from rest_framework.views import APIView
 
 from common.api import paginated_response, paginated_schema
 from common.clock import today
+from common.money import rate_text
 from enterprises.selectors import enterprise_get_for_user
 from households.selectors import household_get_for_user
 from organization.models import Bank
@@ -29,9 +30,7 @@ class RateField(serializers.DecimalField):
         super().__init__(max_digits=7, decimal_places=4, **kwargs)
 
     def to_representation(self, value):
-        text = format(value.normalize(), "f")
-        whole, _, places = text.partition(".")
-        return f"{whole}.{places.ljust(2, '0')}"
+        return rate_text(value)
 
 
 class LoanEventOutputSerializer(serializers.Serializer):

@@ -3,6 +3,7 @@ page, and the way to apply for those who take applications."""
 
 from django import template
 
+from common.money import rate_text
 from enterprises.models import Enterprise
 from organization.models import Role
 from organization.scoping import has_role_over
@@ -28,3 +29,9 @@ def borrower_loans(context, borrower):
         "borrower": borrower,
         "may_apply": has_role_over(user, area, (Role.VILLAGE_CLERK, Role.COUNTY_STAFF)),
     }
+
+
+@register.filter
+def rate(value) -> str:
+    """4.7500 -> 4.75 (the annual rate as the API writes it)."""
+    return rate_text(value) if value is not None else ""
