@@ -105,6 +105,22 @@ def _check_step(actor, loan: Loan, action: str) -> Transition:
     return step
 
 
+def loan_actions_for(*, user, loan: Loan) -> list[str]:
+    """The actions of TRANSITIONS the user may take on the loan now, for the buttons of the loan
+    page: the same role, state and maker-checker checks the transitions make (the transition
+    itself may still refuse, e.g. a second extension)."""
+    allowed = []
+    for action, step in TRANSITIONS.items():
+        if loan.status not in step.sources:
+            continue
+        try:
+            _check_step(user, loan, action)
+        except ApplicationError:
+            continue
+        allowed.append(action)
+    return allowed
+
+
 def has_worked_on(loan: Loan, actor) -> bool:
     if loan.created_by_id == actor.pk:
         return True

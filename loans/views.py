@@ -67,22 +67,6 @@ ACTION_FORMS = {
 SECONDARY = ("reject", "withdraw", "write-off")
 
 
-def loan_actions_for(*, user, loan) -> list[str]:
-    """The actions of TRANSITIONS the user may take on the loan now: the services' own check of
-    role, starting state and maker-checker, asked for each (the service body may still refuse,
-    e.g. a second extension)."""
-    allowed = []
-    for action, step in services.TRANSITIONS.items():
-        if loan.status not in step.sources:
-            continue
-        try:
-            services._check_step(user, loan, action)
-        except ApplicationError:
-            continue
-        allowed.append(action)
-    return allowed
-
-
 def _service_errors(exc: ApplicationError) -> dict:
     """A service's refusal for form.add_service_errors: every refused rule, else the field errors,
     else its message."""
@@ -306,7 +290,7 @@ def _detail_context(request, loan, *, bound=None, failed="") -> dict:
     user, day = request.user, today()
     bound = bound or {}
     actions = []
-    for action in loan_actions_for(user=user, loan=loan):
+    for action in services.loan_actions_for(user=user, loan=loan):
         form_class = ACTION_FORMS.get(action, CommentForm)
         form = bound.get(action) or form_class(prefix=action, initial={"disbursed_on": day})
         actions.append(
