@@ -126,3 +126,14 @@ def api():
         return client
 
     return make
+
+
+@pytest.fixture
+def client_for(client):
+    """client_for(user) -> Django's test client, logged in as the user (for the pages)."""
+
+    def login(user):
+        client.force_login(user)
+        return client
+
+    return login

@@ -1,6 +1,7 @@
-"""Helpers for tests and demo data: valid resident ID numbers."""
+"""Helpers for tests and demo data: valid resident ID numbers, a page's text."""
 
 import datetime
+import html
 
 from stdnum.cn import ric
 
@@ -11,3 +12,8 @@ def make_resident_id(area_code: str, birth_date: datetime.date, sequence: int, *
     seq = sequence % 500 * 2 + (1 if male else 0)
     body = f"{area_code[:6]}{birth_date:%Y%m%d}{seq:03d}"
     return body + ric.calc_check_digit(body + "0")
+
+
+def page_text(response) -> str:
+    """A page's HTML as text, entities decoded, for `"…" in page_text(response)`."""
+    return html.unescape(response.content.decode())

@@ -5,7 +5,6 @@ batch pre-rating. Reads through the selectors, writes through the services."""
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.core.paginator import Paginator
 from django.db.models import Count, Q
 from django.http import Http404
 from django.shortcuts import redirect, render
@@ -15,10 +14,11 @@ from django.views.decorators.http import require_POST
 from common.clock import today
 from common.errors import ApplicationError
 from common.models import Job
+from common.views import paginate
 from households.selectors import household_get_for_user
 from organization.models import Region, Role, code_prefix
 from organization.scoping import has_role_over, is_admin, roles_of, scope_for
-from organization.selectors import region_get_for_user, region_list
+from organization.selectors import filter_region_list, region_get_for_user, region_list
 
 from . import selectors, services
 from .forms import INDICATOR_SOURCES, PrerateForm, RatingFilterForm, ScoresForm
@@ -87,16 +87,6 @@ def _default_tab(user, tabs) -> str:
     return "approved"
 
 
-def _filter_regions(user) -> list[Region]:
-    """The user's own regions for the filter (counties and townships; villages too for a township
-    or village area)."""
-    scope = scope_for(user)
-    regions = [r for r in region_list(user=user) if scope.covers_region(r.code)]
-    if any(r.level in ("province", "city", "county") for r in regions):
-        regions = [r for r in regions if r.level != Region.Level.VILLAGE]
-    return regions
-
-
 # --- the queue ---------------------------------------------------------------------------------
 
 
@@ -108,7 +98,7 @@ def rating_list_view(request):
     tab = request.GET.get("tab") or ("all" if request.GET.get("household") else _default_tab(user, tabs))
     if tab not in keys:
         tab = keys[0] if keys else "all"
-    form = RatingFilterForm(request.GET or None, regions=_filter_regions(user))
+    form = RatingFilterForm(request.GET or None, regions=filter_region_list(user=user))
     filters = dict(form.cleaned_data) if form.is_valid() else {}
     household = None
     if request.GET.get("household"):
@@ -121,9 +111,7 @@ def rating_list_view(request):
     ratings = base.filter(status__in=statuses) if statuses else base
     if tab == "approved":
         ratings = ratings.order_by("valid_until", "id")
-    page = Paginator(ratings, PAGE_SIZE).get_page(request.GET.get("page"))
-    query = request.GET.copy()
-    query.pop("page", None)
+    page, query = paginate(request, ratings, PAGE_SIZE)
     bulk = BULK.get(tab) if _is_county(user) else None
     return render(
         request,
@@ -141,7 +129,7 @@ def rating_list_view(request):
             "tab": tab,
             "form": form,
             "page": page,
-            "query": query.urlencode(),
+            "query": query,
             "household": household,
             "bulk": bulk,
             "today": today(),
@@ -346,7 +334,7 @@ def rating_edit_view(request, pk):
 @login_required
 def rating_expiring_view(request):
     day = today()
-    form = RatingFilterForm(request.GET or None, regions=_filter_regions(request.user))
+    form = RatingFilterForm(request.GET or None, regions=filter_region_list(user=request.user))
     filters = {k: v for k, v in (form.cleaned_data if form.is_valid() else {}).items() if v}
     ratings = selectors.ratings_expiring(user=request.user, on=day, within_days=EXPIRY_DAYS)
     if filters.get("region"):
@@ -356,18 +344,16 @@ def rating_expiring_view(request):
         ratings = ratings.filter(
             Q(household__head_name__startswith=term) | Q(household__household_no__startswith=term)
         )
-    page = Paginator(ratings, PAGE_SIZE).get_page(request.GET.get("page"))
+    page, query = paginate(request, ratings, PAGE_SIZE)
     for rating in page:
         rating.days_left = (rating.valid_until - day).days
-    query = request.GET.copy()
-    query.pop("page", None)
     return render(
         request,
         "credit_rating/expiring.html",
         {
             "page": page,
             "form": form,
-            "query": query.urlencode(),
+            "query": query,
             "days": EXPIRY_DAYS,
             "today": day,
             "may_draft": _may_draft(request.user),

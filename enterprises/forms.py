@@ -3,7 +3,8 @@ on the form's fields, so the pages and the API say the same thing."""
 
 from django import forms
 
-from households.forms import REQUIRED_MESSAGE, indented_region_choices
+from common.forms import ServiceForm
+from households.forms import indented_region_choices
 
 from .models import EnterpriseKind, LinkMode
 
@@ -23,19 +24,6 @@ def township_choices(townships) -> list:
         county = township.parent.name if township.parent_id else "其他"
         groups.setdefault(county, []).append((township.code, f"{township.name}（{township.code}）"))
     return list(groups.items())
-
-
-class _ServiceForm(forms.Form):
-    def __init__(self, *args, **kwargs):
-        kwargs.setdefault("label_suffix", "")  # no ASCII colon after a Chinese label
-        super().__init__(*args, **kwargs)
-        for field in self.fields.values():
-            field.error_messages["required"] = REQUIRED_MESSAGE
-
-    def add_service_errors(self, errors: dict) -> None:
-        for field, messages in errors.items():
-            for message in messages:
-                self.add_error(field if field in self.fields else None, message)
 
 
 class EnterpriseFilterForm(forms.Form):
@@ -65,7 +53,7 @@ class EnterpriseFilterForm(forms.Form):
         return data
 
 
-class EnterpriseForm(_ServiceForm):
+class EnterpriseForm(ServiceForm):
     name = forms.CharField(label="企业名称", max_length=100)
     credit_code = forms.CharField(
         label="统一社会信用代码", max_length=40, widget=forms.TextInput(attrs={"class": "mono"}),
@@ -96,7 +84,7 @@ class EnterpriseForm(_ServiceForm):
         return dict(self.cleaned_data)
 
 
-class RecognizeForm(_ServiceForm):
+class RecognizeForm(ServiceForm):
     decision_no = forms.CharField(
         label="认定文号",
         max_length=100,
@@ -105,7 +93,7 @@ class RecognizeForm(_ServiceForm):
     decided_on = forms.DateField(label="认定日期", widget=DateInput)
 
 
-class WithdrawForm(_ServiceForm):
+class WithdrawForm(ServiceForm):
     reason = forms.CharField(label="撤销理由", max_length=1000, widget=forms.Textarea(attrs={"rows": 2}))
     decided_on = forms.DateField(label="撤销日期", widget=DateInput, required=False, help_text="留空为今天")
     decision_no = forms.CharField(label="撤销文号", max_length=100, required=False)
@@ -117,7 +105,7 @@ class WithdrawForm(_ServiceForm):
         return data
 
 
-class LinkForm(_ServiceForm):
+class LinkForm(ServiceForm):
     household_no = forms.CharField(
         label="户编号", max_length=40, widget=forms.TextInput(attrs={"class": "mono"}),
         help_text="本县未脱贫、已脱贫或监测户的户编号",
@@ -130,7 +118,7 @@ class LinkForm(_ServiceForm):
     )
 
 
-class LinkEndForm(_ServiceForm):
+class LinkEndForm(ServiceForm):
     end_date = forms.DateField(label="终止日期", widget=DateInput)
     reason = forms.CharField(label="终止原因", max_length=200, required=False)
 

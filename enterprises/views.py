@@ -4,13 +4,13 @@ services: the same rules as the API."""
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.core.paginator import Paginator
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from common.clock import today
 from common.errors import ApplicationError
+from common.views import paginate
 from organization.models import Region
 from organization.scoping import scope_for
 from organization.selectors import region_list
@@ -58,16 +58,14 @@ def enterprise_list_view(request):
     form = EnterpriseFilterForm(request.GET or None, regions=_filter_regions(request.user))
     filters = form.filters()
     enterprises = selectors.enterprise_list(user=request.user, filters=filters)
-    page = Paginator(enterprises, PAGE_SIZE).get_page(request.GET.get("page"))
-    query = request.GET.copy()
-    query.pop("page", None)
+    page, query = paginate(request, enterprises, PAGE_SIZE)
     return render(
         request,
         "enterprises/list.html",
         {
             "form": form,
             "page": page,
-            "query": query.urlencode(),
+            "query": query,
             "filtered": bool(filters),
             "can_create": can_register_enterprises(request.user),
         },

@@ -3,10 +3,10 @@ on the form's fields, so the pages and the API say the same thing."""
 
 from django import forms
 
+from common.forms import ServiceForm
+
 from .models import HouseholdAttribute, HouseholdStatus, IdentificationStandard, PovertyCause
 
-# The service's word for a missing value, so a page and the API say the same.
-REQUIRED_MESSAGE = "此项为必填项。"
 LEVELS = ["province", "city", "county", "township", "village"]
 
 
@@ -47,7 +47,7 @@ class HouseholdFilterForm(forms.Form):
         self.fields["region"].choices = [("", "全部")] + indented_region_choices(regions)
 
 
-class HouseholdForm(forms.Form):
+class HouseholdForm(ServiceForm):
     household_no = forms.CharField(label="户编号", max_length=40)
     # A CharField shown as a <select>: an out-of-scope code posted anyway reaches the service, which
     # answers with the same message as the API (a ChoiceField would answer with its own).
@@ -92,11 +92,8 @@ class HouseholdForm(forms.Form):
     def __init__(self, *args, villages=(), editing=False, masked: dict | None = None, **kwargs):
         """editing: sensitive numbers become optional; masked: their stored masked forms, shown
         as a hint beside them."""
-        kwargs.setdefault("label_suffix", "")  # labels sit above the fields
         super().__init__(*args, **kwargs)
         self.fields["village_code"].widget.choices = [("", "请选择行政村")] + village_choices(villages)
-        for field in self.fields.values():
-            field.error_messages["required"] = REQUIRED_MESSAGE
         if editing:
             self.fields["head_id_number"].required = False
             for name in self.SENSITIVE:
@@ -115,8 +112,3 @@ class HouseholdForm(forms.Form):
             if not data.get(field) and not self.fields[field].required:
                 data.pop(field, None)
         return data
-
-    def add_service_errors(self, errors: dict) -> None:
-        for field, messages in errors.items():
-            for message in messages:
-                self.add_error(field if field in self.fields else None, message)

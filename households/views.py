@@ -4,32 +4,20 @@ services: the same rules as the API."""
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.core.paginator import Paginator
 from django.http import FileResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 
 from common.errors import ApplicationError, Forbidden
+from common.views import paginate
 from organization.models import Region
 from organization.permissions import can_create_households, can_edit_households_in, can_view_full_pii
-from organization.scoping import scope_for
-from organization.selectors import region_list
+from organization.selectors import filter_region_list, region_list
 
 from . import exports, selectors, services
 from .forms import HouseholdFilterForm, HouseholdForm
 
 PAGE_SIZE = 50
-
-
-def _filter_regions(user) -> list[Region]:
-    """The regions of the user's own area for the filter dropdown (not the ancestors that
-    region_list adds for naming). Villages only when the area is a township or a village, so a
-    county's list stays short."""
-    scope = scope_for(user)
-    regions = [r for r in region_list(user=user) if scope.covers_region(r.code)]
-    if any(r.level in ("province", "city", "county") for r in regions):
-        regions = [r for r in regions if r.level != Region.Level.VILLAGE]
-    return regions
 
 
 def _villages(user):
@@ -38,19 +26,17 @@ def _villages(user):
 
 @login_required
 def household_list_view(request):
-    form = HouseholdFilterForm(request.GET or None, regions=_filter_regions(request.user))
+    form = HouseholdFilterForm(request.GET or None, regions=filter_region_list(user=request.user))
     filters = form.cleaned_data if form.is_valid() else {}
     households = selectors.household_list(user=request.user, filters=filters)
-    page = Paginator(households, PAGE_SIZE).get_page(request.GET.get("page"))
-    query = request.GET.copy()
-    query.pop("page", None)
+    page, query = paginate(request, households, PAGE_SIZE)
     return render(
         request,
         "households/list.html",
         {
             "form": form,
             "page": page,
-            "query": query.urlencode(),
+            "query": query,
             "filtered": bool(filters and any(filters.values())),
             "can_create": can_create_households(request.user),
         },
@@ -61,7 +47,7 @@ def household_list_view(request):
 def household_export_view(request):
     """The list as xlsx, with the same filters (an invalid filter exports the whole list, as the
     page then shows it)."""
-    form = HouseholdFilterForm(request.GET or None, regions=_filter_regions(request.user))
+    form = HouseholdFilterForm(request.GET or None, regions=filter_region_list(user=request.user))
     filters = form.cleaned_data if form.is_valid() else {}
     try:
         output = exports.export_households(

@@ -6,8 +6,9 @@ from decimal import Decimal
 from django import forms
 
 from common.clock import today
+from common.forms import ServiceForm
 from enterprises.forms import DateInput
-from households.forms import REQUIRED_MESSAGE, indented_region_choices
+from households.forms import indented_region_choices
 
 from .eligibility import age_on
 from .models import (
@@ -27,19 +28,6 @@ PURPOSE_CHOICES = [
     ("生产经营", [(p.value, p.label) for p in Purpose if p not in NON_PRODUCTIVE_PURPOSES]),
     ("不予贷款", [(p.value, f"{p.label}（不予贷款）") for p in Purpose if p in NON_PRODUCTIVE_PURPOSES]),
 ]
-
-
-class ServiceForm(forms.Form):
-    def __init__(self, *args, **kwargs):
-        kwargs.setdefault("label_suffix", "")  # no ASCII colon after a Chinese label
-        super().__init__(*args, **kwargs)
-        for field in self.fields.values():
-            field.error_messages["required"] = REQUIRED_MESSAGE
-
-    def add_service_errors(self, errors: dict) -> None:
-        for field, messages in errors.items():
-            for message in messages:
-                self.add_error(field if field in self.fields else None, message)
 
 
 class LoanFilterForm(forms.Form):

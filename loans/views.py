@@ -6,19 +6,19 @@ a service's refusal is shown on the page, in its own words."""
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from common.clock import today
 from common.errors import ApplicationError
+from common.views import paginate
 from credit_rating.selectors import available_credit_line, credit_line_frozen
 from enterprises.selectors import enterprise_eligibility, enterprise_get_for_user
 from households.selectors import household_get_for_user
-from organization.models import Region, Role
-from organization.scoping import has_role_over, scope_for
-from organization.selectors import bank_list, region_list
+from organization.models import Role
+from organization.scoping import has_role_over
+from organization.selectors import bank_list, filter_region_list
 
 from . import selectors, services
 from .eligibility import Application, refusals
@@ -76,38 +76,29 @@ def _service_errors(exc: ApplicationError) -> dict:
     return {k: v for k, v in exc.errors.items()} or {None: [exc.message]}
 
 
-def _filter_regions(user) -> list[Region]:
-    """Counties and townships of the user's own area (villages too for a township or village)."""
-    scope = scope_for(user)
-    regions = [r for r in region_list(user=user) if scope.covers_region(r.code)]
-    if any(r.level in ("province", "city", "county") for r in regions):
-        regions = [r for r in regions if r.level != Region.Level.VILLAGE]
-    return regions
-
-
 # --- the list and the queue --------------------------------------------------------------------
 
 
 @login_required
 def loan_list_view(request):
     user = request.user
-    form = LoanFilterForm(request.GET or None, regions=_filter_regions(user), banks=bank_list(user=user))
+    form = LoanFilterForm(
+        request.GET or None, regions=filter_region_list(user=user), banks=bank_list(user=user)
+    )
     filters = form.filters()
     household = None
     if request.GET.get("household"):
         household = household_get_for_user(user=user, pk=request.GET["household"])
         filters["household"] = household.pk
     loans = selectors.loan_list(user=user, filters=filters).select_related("township")
-    page = Paginator(loans, PAGE_SIZE).get_page(request.GET.get("page"))
-    query = request.GET.copy()
-    query.pop("page", None)
+    page, query = paginate(request, loans, PAGE_SIZE)
     return render(
         request,
         "loans/list.html",
         {
             "form": form,
             "page": page,
-            "query": query.urlencode(),
+            "query": query,
             "filtered": bool(filters),
             "household": household,
         },

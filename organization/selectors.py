@@ -43,6 +43,17 @@ def region_list(*, user, parent: str | None = None, level: str | None = None) ->
     return qs.order_by("code")
 
 
+def filter_region_list(*, user) -> list[Region]:
+    """The regions of the user's own area, for the region filter of a list page: not the ancestors
+    that region_list adds for naming, and villages only when the area is a township or a village,
+    so a county's dropdown stays short."""
+    scope = scope_for(user)
+    regions = [r for r in region_list(user=user) if scope.covers_region(r.code)]
+    if any(r.level in ("province", "city", "county") for r in regions):
+        regions = [r for r in regions if r.level != Region.Level.VILLAGE]
+    return regions
+
+
 def region_get_for_user(*, user, code: str, include_ancestors: bool = False) -> Region:
     """The region if it is in the user's area; 404 for out-of-scope and missing alike. With
     include_ancestors, also the regions above the area that region_list shows (a township

@@ -2,14 +2,13 @@
 and that the forms say what the API says."""
 
 import datetime
-import html
 import re
 
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from common.testing import make_resident_id
+from common.testing import make_resident_id, page_text
 from conftest import PERSONA_NAMES
 from households import views
 from households.forms import HouseholdForm
@@ -24,19 +23,6 @@ SEE_A1 = ["county_staff", "township_a", "village_a1", "bank_x", "city", "admin"]
 NOT_SEE_A1 = ["township_b", "bank_y", "nobody"]
 EDITORS_OF_A1 = ["county_staff", "village_a1", "admin"]
 CREATE_HREF = 'href="/households/new/"'
-
-
-@pytest.fixture
-def client_for(client):
-    def login(user):
-        client.force_login(user)
-        return client
-
-    return login
-
-
-def text(response) -> str:
-    return html.unescape(response.content.decode())
 
 
 def valid_post(**overrides) -> dict:
@@ -85,7 +71,7 @@ def test_anonymous_is_sent_to_login_from_detail(client, households):
 def test_login_page_renders(client):
     response = client.get("/login/")
     assert response.status_code == 200
-    assert "用户名" in text(response) and "密码" in text(response)
+    assert "用户名" in page_text(response) and "密码" in page_text(response)
 
 
 def test_login_through_the_form(client, personas):
@@ -97,7 +83,7 @@ def test_login_through_the_form(client, personas):
 def test_wrong_password_says_so_in_chinese(client, personas):
     response = client.post("/login/", {"username": "town_a", "password": "wrong"})
     assert response.status_code == 200
-    assert "用户名或密码错误" in text(response)
+    assert "用户名或密码错误" in page_text(response)
 
 
 # --- every page renders for every persona that may see it ------------------------------------
@@ -107,13 +93,13 @@ def test_wrong_password_says_so_in_chinese(client, personas):
 def test_home_renders(client_for, personas, households, persona):
     response = client_for(personas[persona]).get("/")
     assert response.status_code == 200
-    assert "可见范围" in text(response)
+    assert "可见范围" in page_text(response)
 
 
 def test_home_counts_only_households_in_scope(client_for, personas, households):
-    page = text(client_for(personas["township_a"]).get("/"))
+    page = page_text(client_for(personas["township_a"]).get("/"))
     assert re.search(r"<strong>1</strong>\s*<span>户建档立卡户", page)
-    page = text(client_for(personas["admin"]).get("/"))
+    page = page_text(client_for(personas["admin"]).get("/"))
     assert re.search(r"<strong>3</strong>\s*<span>户建档立卡户", page)
 
 
@@ -140,7 +126,7 @@ def _who_sees(household) -> set[str]:
 
 
 def test_list_shows_a_count(client_for, personas, households):
-    page = text(client_for(personas["county_staff"]).get("/households/"))
+    page = page_text(client_for(personas["county_staff"]).get("/households/"))
     assert re.search(r"共\s*<strong>2</strong>\s*户", page)
 
 
@@ -148,7 +134,7 @@ def test_list_filters_by_name(client_for, personas, households):
     a1, b1 = households["a1"], households["b1"]
     response = client_for(personas["county_staff"]).get("/households/", {"q": a1.head_name})
     assert response.status_code == 200
-    page = text(response)
+    page = page_text(response)
     assert a1.household_no in page and b1.household_no not in page
     assert re.search(r"符合条件的\s*<strong>1</strong>\s*户", page)
     assert "清除条件" in page
@@ -156,19 +142,19 @@ def test_list_filters_by_name(client_for, personas, households):
 
 def test_list_filters_by_household_no(client_for, personas, households):
     a1, b1 = households["a1"], households["b1"]
-    page = text(client_for(personas["county_staff"]).get("/households/", {"q": b1.household_no}))
+    page = page_text(client_for(personas["county_staff"]).get("/households/", {"q": b1.household_no}))
     assert b1.household_no in page and a1.household_no not in page
 
 
 def test_list_filters_by_region(client_for, personas, households):
     a1, b1 = households["a1"], households["b1"]
-    page = text(client_for(personas["county_staff"]).get("/households/", {"region": "411722101"}))
+    page = page_text(client_for(personas["county_staff"]).get("/households/", {"region": "411722101"}))
     assert b1.household_no in page and a1.household_no not in page
 
 
 def test_list_filters_by_status(client_for, personas, regions, households):
     lifted = HouseholdFactory(village=regions["village_a2"], status="lifted")
-    page = text(client_for(personas["county_staff"]).get("/households/", {"status": "lifted"}))
+    page = page_text(client_for(personas["county_staff"]).get("/households/", {"status": "lifted"}))
     assert lifted.household_no in page
     assert households["a1"].household_no not in page
 
@@ -178,11 +164,11 @@ def test_list_filter_outside_scope_finds_nothing(client_for, personas, household
     list stays within the user's scope either way."""
     response = client_for(personas["township_a"]).get("/households/", {"region": "411721"})
     assert response.status_code == 200
-    assert households["x1"].household_no not in text(response)
+    assert households["x1"].household_no not in page_text(response)
 
 
 def test_region_dropdown_lists_own_area_indented(client_for, personas, regions):
-    page = text(client_for(personas["county_staff"]).get("/households/"))
+    page = page_text(client_for(personas["county_staff"]).get("/households/"))
     options = re.findall(
         r'<option value="(\d*)"[^>]*>([^<]*)</option>', page.split('name="region"')[1].split("</select>")[0]
     )
@@ -193,7 +179,7 @@ def test_region_dropdown_lists_own_area_indented(client_for, personas, regions):
         ("411722101", "\u3000乙镇"),
     ]
     # A township officer gets its villages, and no ancestors (市, 县) it cannot filter by usefully.
-    page = text(client_for(personas["township_a"]).get("/households/"))
+    page = page_text(client_for(personas["township_a"]).get("/households/"))
     options = re.findall(
         r'<option value="(\d*)"[^>]*>([^<]*)</option>', page.split('name="region"')[1].split("</select>")[0]
     )
@@ -212,18 +198,18 @@ def test_list_pages(client_for, personas, regions, monkeypatch):
         for i in range(5)
     ]
     client = client_for(personas["county_staff"])
-    first = text(client.get("/households/"))
+    first = page_text(client.get("/households/"))
     assert "第 1 / 3 页" in first
     assert made[0].household_no in first and made[2].household_no not in first
     assert 'href="?page=2"' in first
-    third = text(client.get("/households/", {"page": 3}))
+    third = page_text(client.get("/households/", {"page": 3}))
     assert made[4].household_no in third and made[0].household_no not in third
     # The filters survive paging.
-    filtered = text(client.get("/households/", {"status": "poor", "page": 2}))
+    filtered = page_text(client.get("/households/", {"status": "poor", "page": 2}))
     assert "第 2 / 3 页" in filtered
     assert 'href="?status=poor&page=3"' in filtered
     # A page past the end shows the last page rather than an error.
-    assert "第 3 / 3 页" in text(client.get("/households/", {"page": 99}))
+    assert "第 3 / 3 页" in page_text(client.get("/households/", {"page": 99}))
 
 
 def test_list_queries_do_not_grow_with_rows(client_for, personas, regions, households):
@@ -245,7 +231,7 @@ def test_detail_renders(client_for, personas, households, persona):
     a1 = households["a1"]
     response = client_for(personas[persona]).get(f"/households/{a1.pk}/")
     assert response.status_code == 200
-    page = text(response)
+    page = page_text(response)
     assert a1.head_name in page and a1.head_id_masked in page
     assert "********" in a1.head_id_masked
     assert pii_plain(a1) not in page
@@ -262,7 +248,7 @@ def test_detail_out_of_scope_is_404(client_for, personas, households, persona):
     a1 = households["a1"]
     response = client_for(personas[persona]).get(f"/households/{a1.pk}/")
     assert response.status_code == 404
-    assert "不在您的管辖范围内" in text(response) and a1.head_name not in text(response)
+    assert "不在您的管辖范围内" in page_text(response) and a1.head_name not in page_text(response)
 
 
 def test_detail_missing_is_404(client_for, personas, households):
@@ -273,7 +259,7 @@ def test_detail_missing_is_404(client_for, personas, households):
 def test_create_form_renders(client_for, personas, regions, persona):
     response = client_for(personas[persona]).get("/households/new/")
     assert response.status_code == 200
-    page = text(response)
+    page = page_text(response)
     assert "新建户档" in page
     # The village is a select of the villages in scope, keyed by the 12-digit code.
     assert '<option value="411722100201">甲一村（411722100201）</option>' in page
@@ -291,7 +277,7 @@ def test_edit_form_renders(client_for, personas, households, persona):
     a1 = households["a1"]
     response = client_for(personas[persona]).get(f"/households/{a1.pk}/edit/")
     assert response.status_code == 200
-    page = text(response)
+    page = page_text(response)
     assert f'value="{a1.household_no}"' in page
     assert f'<option value="{a1.village_id}" selected>' in page
     assert f"当前 {a1.head_id_masked}，留空则不修改" in page
@@ -302,7 +288,7 @@ def test_township_officer_gets_403_on_edit(client_for, personas, households):
     client = client_for(personas["township_a"])
     response = client.get(f"/households/{a1.pk}/edit/")
     assert response.status_code == 403
-    assert "您没有权限访问该页面" in text(response) and 'href="/households/"' in text(
+    assert "您没有权限访问该页面" in page_text(response) and 'href="/households/"' in page_text(
         response
     )  # with the menu
     assert client.post(f"/households/{a1.pk}/edit/", valid_post()).status_code == 403
@@ -338,7 +324,7 @@ def test_menu_marks_the_current_page(client_for, personas, households):
 
 
 def test_top_bar_names_the_role(client_for, personas):
-    assert "乡镇金融扶贫服务站工作人员" in text(client_for(personas["township_a"]).get("/"))
+    assert "乡镇金融扶贫服务站工作人员" in page_text(client_for(personas["township_a"]).get("/"))
 
 
 # --- forms say what the API says -------------------------------------------------------------
@@ -349,7 +335,7 @@ def test_create_with_bad_id_shows_the_service_message(client_for, api, personas,
     data["head_id_number"] = bad_checksum(data["head_id_number"])
     response = client_for(personas["county_staff"]).post("/households/new/", data)
     assert response.status_code == 200
-    page = text(response)
+    page = page_text(response)
     assert '<div class="error" id="id_head_id_number_error">身份证号校验位不正确，请核对号码。</div>' in page
     api_response = api(personas["county_staff"]).post("/api/v1/households/", data, format="json")
     assert api_response.status_code == 400
@@ -362,7 +348,7 @@ def test_create_with_village_outside_scope_shows_the_service_message(client_for,
     response = client_for(personas["village_a1"]).post("/households/new/", data)
     assert response.status_code == 200
     message = "行政村代码“411722101201”不存在或不在您的管辖范围内。"
-    assert f'<div class="error" id="id_village_code_error">{message}</div>' in text(response)
+    assert f'<div class="error" id="id_village_code_error">{message}</div>' in page_text(response)
     api_response = api(personas["village_a1"]).post("/api/v1/households/", data, format="json")
     assert api_response.json()["errors"]["village_code"] == [message]
     assert not Household.objects.exists()
@@ -372,7 +358,7 @@ def test_create_missing_fields_uses_the_service_wording(client_for, personas, re
     response = client_for(personas["county_staff"]).post(
         "/households/new/", valid_post(head_name="", village_code="")
     )
-    page = text(response)
+    page = page_text(response)
     assert '<div class="error" id="id_head_name_error">此项为必填项。</div>' in page
     assert '<div class="error" id="id_village_code_error">此项为必填项。</div>' in page
     assert "请检查下面标出的字段" in page
@@ -384,7 +370,7 @@ def test_create_succeeds_and_redirects_to_detail(client_for, personas, regions):
     household = Household.objects.get(household_no="H411722100201999")
     assert response.status_code == 302 and response["Location"] == f"/households/{household.pk}/"
     assert household.village_id == "411722100201" and household.poverty_causes == ["illness", "lack_funds"]
-    page = text(client.get(response["Location"]))
+    page = page_text(client.get(response["Location"]))
     assert "已建档" in page and "李四" in page
 
 
@@ -410,11 +396,11 @@ def test_form_fieldsets_cover_every_field():
 def test_county_staff_reveals_full_id_and_it_is_logged(client_for, personas, households):
     a1 = households["a1"]
     client = client_for(personas["county_staff"])
-    page = text(client.get(f"/households/{a1.pk}/"))
+    page = page_text(client.get(f"/households/{a1.pk}/"))
     assert 'id="reveal-pii"' in page and pii_plain(a1) not in page
     response = client.post(f"/households/{a1.pk}/", {"action": "reveal"}, REMOTE_ADDR="10.1.2.3")
     assert response.status_code == 200
-    assert pii_plain(a1) in text(response)
+    assert pii_plain(a1) in page_text(response)
     log = PiiAccessLog.objects.get()
     assert (log.user, log.household, log.channel, log.ip_address) == (
         personas["county_staff"],
@@ -427,11 +413,11 @@ def test_county_staff_reveals_full_id_and_it_is_logged(client_for, personas, hou
 def test_township_officer_has_no_reveal_button(client_for, personas, households):
     a1 = households["a1"]
     client = client_for(personas["township_a"])
-    page = text(client.get(f"/households/{a1.pk}/"))
+    page = page_text(client.get(f"/households/{a1.pk}/"))
     assert 'id="reveal-pii"' not in page
     # Posting the button's form anyway shows the refusal and no number.
     response = client.post(f"/households/{a1.pk}/", {"action": "reveal"})
     assert response.status_code == 200
-    assert pii_plain(a1) not in text(response)
-    assert "不能查看完整的身份证号" in text(response)
+    assert pii_plain(a1) not in page_text(response)
+    assert "不能查看完整的身份证号" in page_text(response)
     assert not PiiAccessLog.objects.exists()

@@ -1,7 +1,6 @@
 """The browser pages: who sees what, the forms say what the API says, the export."""
 
 import datetime
-import html
 import io
 import re
 
@@ -11,6 +10,7 @@ from django.test.utils import CaptureQueriesContext
 from openpyxl import load_workbook
 
 from common.clock import today
+from common.testing import page_text
 from enterprises.models import BenefitLink, Enterprise
 from enterprises.tests.factories import BenefitLinkFactory, EnterpriseFactory, credit_code_for
 from households.tests.factories import HouseholdFactory
@@ -20,19 +20,6 @@ pytestmark = pytest.mark.django_db
 D = datetime.date
 SEE_A = ["county_staff", "township_a", "bank_x", "city", "admin"]
 NOT_SEE_A = ["township_b", "bank_y", "village_a1", "nobody"]
-
-
-@pytest.fixture
-def client_for(client):
-    def login(user):
-        client.force_login(user)
-        return client
-
-    return login
-
-
-def text(response) -> str:
-    return html.unescape(response.content.decode())
 
 
 @pytest.fixture
@@ -51,7 +38,7 @@ def test_anonymous_is_sent_to_login(client, coop):
 @pytest.mark.parametrize("persona", SEE_A + NOT_SEE_A)
 def test_list_shows_only_the_callers_part(client_for, personas, regions, coop, persona):
     x = EnterpriseFactory(township=regions["town_x"], name="西平合作社")
-    page = text(client_for(personas[persona]).get("/enterprises/"))
+    page = page_text(client_for(personas[persona]).get("/enterprises/"))
     assert (coop.name in page) is (persona in SEE_A)
     assert (x.name in page) is (persona in ("bank_y", "city", "admin"))
     assert "带贫企业" in page  # the menu item and the heading
@@ -65,12 +52,12 @@ def test_menu_has_the_item_and_marks_it(client_for, personas, coop):
 def test_list_filters(client_for, personas, regions, coop):
     EnterpriseFactory(township=regions["town_b"], name="乙镇面粉公司", kind="company")
     client = client_for(personas["county_staff"])
-    page = text(client.get("/enterprises/", {"kind": "company"}))
+    page = page_text(client.get("/enterprises/", {"kind": "company"}))
     assert "乙镇面粉公司" in page and coop.name not in page
-    page = text(client.get("/enterprises/", {"q": "绿源"}))
+    page = page_text(client.get("/enterprises/", {"q": "绿源"}))
     assert coop.name in page and "乙镇面粉公司" not in page
     assert re.search(r"符合条件的\s*<strong>1</strong>\s*家", page)
-    page = text(client.get("/enterprises/", {"region": "411722101"}))
+    page = page_text(client.get("/enterprises/", {"region": "411722101"}))
     assert "乙镇面粉公司" in page and coop.name not in page
 
 
@@ -95,7 +82,7 @@ def test_list_queries_do_not_grow_with_rows(client_for, personas, regions, coop)
 
 @pytest.mark.parametrize("persona", SEE_A)
 def test_detail_renders(client_for, personas, coop, persona):
-    page = text(client_for(personas[persona]).get(f"/enterprises/{coop.pk}/"))
+    page = page_text(client_for(personas[persona]).get(f"/enterprises/{coop.pk}/"))
     assert coop.name in page and coop.credit_code in page
     assert "贷款额度上限" in page
     assert ('id="recognize-form"' in page) is (persona in ("county_staff", "admin"))
@@ -110,7 +97,7 @@ def test_detail_out_of_scope_is_404(client_for, personas, coop, persona):
     client = client_for(personas[persona])
     for url in (f"/enterprises/{coop.pk}/", f"/enterprises/{coop.pk}/edit/"):
         response = client.get(url)
-        assert response.status_code == 404 and coop.name not in text(response)
+        assert response.status_code == 404 and coop.name not in page_text(response)
     response = client.post(
         f"/enterprises/{coop.pk}/recognize/", {"decision_no": "X", "decided_on": "2017-06-01"}
     )
@@ -121,7 +108,7 @@ def test_detail_out_of_scope_is_404(client_for, personas, coop, persona):
 
 def test_register_through_the_form(client_for, personas):
     client = client_for(personas["township_a"])
-    page = text(client.get("/enterprises/new/"))
+    page = page_text(client.get("/enterprises/new/"))
     assert '<option value="411722100">甲镇（411722100）</option>' in page
     assert 'value="411722101"' not in page  # not the other township
     data = {
@@ -140,7 +127,7 @@ def test_form_shows_the_service_messages(client_for, personas):
         "name": "坏合作社", "credit_code": code[:-1] + ("0" if code[-1] != "0" else "1"), "kind": "cooperative",
         "founded_on": "2015-03-01", "township_code": "411721100", "legal_rep": "王",
     }  # fmt: skip
-    page = text(client.post("/enterprises/new/", data))
+    page = page_text(client.post("/enterprises/new/", data))
     assert "统一社会信用代码校验位不正确，请核对号码（可能有字符录错）。" in page
     assert "乡镇代码“411721100”不存在或不在您的管辖范围内。" in page
     assert not Enterprise.objects.exists()
@@ -153,7 +140,7 @@ def test_create_form_is_403_for_readers(client_for, personas, persona):
 
 def test_edit(client_for, personas, coop):
     client = client_for(personas["township_a"])
-    page = text(client.get(f"/enterprises/{coop.pk}/edit/"))
+    page = page_text(client.get(f"/enterprises/{coop.pk}/edit/"))
     assert f'value="{coop.credit_code}"' in page and 'value="2015-03-01"' in page
     data = {
         "name": coop.name, "credit_code": coop.credit_code, "kind": "cooperative", "founded_on": "2015-03-01",
@@ -174,20 +161,20 @@ def test_recognise_link_and_see_the_cap_on_the_page(client_for, personas, region
             {"household_no": household.household_no, "mode": "employment", "start_date": "2017-01-01",
              "end_date": "", "annual_benefit": "3000"},
         )  # fmt: skip
-        assert response.status_code == 302, text(response)[:2000]
+        assert response.status_code == 302, page_text(response)[:2000]
     response = client.post(
         f"/enterprises/{coop.pk}/recognize/",
         {"decision_no": "蔡扶贫〔2017〕12号", "decided_on": "2017-06-01"},
     )
     assert response.status_code == 302
-    page = text(client.get(f"/enterprises/{coop.pk}/"))
+    page = page_text(client.get(f"/enterprises/{coop.pk}/"))
     assert re.search(r'id="households-led"><strong>12</strong>', page)
     assert re.search(r'id="loan-cap"><strong>1,200,000.00</strong>', page)
     assert "符合带贫企业贷款的申请条件" in page
     assert "蔡扶贫〔2017〕12号" in page.split('id="recognition-history"')[1]
     assert 'id="withdraw-form"' in page and 'id="recognize-form"' not in page
     # The cap on another day.
-    page = text(client.get(f"/enterprises/{coop.pk}/", {"on": "2016-12-31"}))
+    page = page_text(client.get(f"/enterprises/{coop.pk}/", {"on": "2016-12-31"}))
     assert re.search(r'id="loan-cap"><strong>0.00</strong>', page)
 
 
@@ -199,7 +186,7 @@ def test_link_form_shows_the_refusal(client_for, personas, households, coop):
          "annual_benefit": "0"},
     )  # fmt: skip
     assert response.status_code == 200
-    assert "户不存在，或不在本企业所在的上蔡县：只能与本县的建档立卡户建立利益联结。" in text(response)
+    assert "户不存在，或不在本企业所在的上蔡县：只能与本县的建档立卡户建立利益联结。" in page_text(response)
     assert not BenefitLink.objects.exists()
 
 
@@ -222,7 +209,7 @@ def test_withdraw_and_end_link_through_the_page(client_for, personas, households
     staff = personas["county_staff"]
     client = client_for(staff)
     client.post(f"/enterprises/{coop.pk}/recognize/", {"decision_no": "A号", "decided_on": "2017-06-01"})
-    page = text(client.post(f"/enterprises/{coop.pk}/withdraw/", {"reason": ""}))
+    page = page_text(client.post(f"/enterprises/{coop.pk}/withdraw/", {"reason": ""}))
     assert "请填写撤销认定的理由。" in page or "此项为必填项。" in page
     assert client.post(f"/enterprises/{coop.pk}/withdraw/", {"reason": "停业"}).status_code == 302
     coop.refresh_from_db()
@@ -230,7 +217,7 @@ def test_withdraw_and_end_link_through_the_page(client_for, personas, households
 
     link = BenefitLinkFactory(enterprise=coop, household=households["a1"], created_by=staff)
     response = client.post(f"/enterprises/{coop.pk}/links/{link.pk}/end/", {"end_date": "2016-01-01"})
-    assert "终止日期不能早于联结开始日期（2017-01-01）。" in text(response)
+    assert "终止日期不能早于联结开始日期（2017-01-01）。" in page_text(response)
     response = client.post(f"/enterprises/{coop.pk}/links/{link.pk}/end/", {"end_date": today().isoformat()})
     assert response.status_code == 302
     link.refresh_from_db()

@@ -1,7 +1,6 @@
 """The browser pages of imports: the upload page, a job's page (server-rendered, polled by
 static/js/import_progress.js), 正式导入 after a clean dry run, downloads, and the menu."""
 
-import html
 import io
 import re
 
@@ -10,6 +9,7 @@ from django.contrib.auth.models import Group
 from django.core.files.uploadedfile import SimpleUploadedFile
 from openpyxl import load_workbook
 
+from common.testing import page_text
 from imports.models import ImportJob
 
 from . import hostile
@@ -19,19 +19,6 @@ pytestmark = pytest.mark.django_db
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 NOTES = [["标题", "备注"], ["甲", "第一条"], ["乙", ""]]
 MENU_LINK = '<a href="/imports/"'
-
-
-@pytest.fixture
-def client_for(client):
-    def login(user):
-        client.force_login(user)
-        return client
-
-    return login
-
-
-def text(response) -> str:
-    return html.unescape(response.content.decode())
 
 
 def upload(client, data: bytes, *, kind="test_notes", dry_run=True, name="便笺.xlsx"):
@@ -58,7 +45,7 @@ def eager(django_capture_on_commit_callbacks):
 
 @pytest.mark.parametrize("persona", ["county_staff", "admin"])
 def test_upload_page_offers_households(client_for, personas, persona):
-    page = text(client_for(personas[persona]).get("/imports/"))
+    page = page_text(client_for(personas[persona]).get("/imports/"))
     assert "<h1>档卡导入</h1>" in page
     assert '<option value="households"' in page and "建档立卡户" in page
     assert re.search(r'<input type="checkbox" name="dry_run"[^>]*checked', page)
@@ -68,7 +55,7 @@ def test_upload_page_offers_households(client_for, personas, persona):
 
 
 def test_bank_officer_may_upload_repayment_files_only(client_for, personas):
-    page = text(client_for(personas["bank_x"]).get("/imports/"))
+    page = page_text(client_for(personas["bank_x"]).get("/imports/"))
     assert 'href="/imports/templates/repayments.xlsx"' in page and "暂只提供模板" not in page
     assert '<option value="repayments"' in page and 'name="file"' in page
     assert (
@@ -113,7 +100,7 @@ def test_upload_redirects_to_the_job_page_with_its_result(client_for, personas, 
     response = eager(upload, client, hostile.workbook(NOTES))
     job = ImportJob.objects.get()
     assert response.status_code == 302 and response["Location"] == f"/imports/{job.pk}/"
-    page = text(client.get(response["Location"]))
+    page = page_text(client.get(response["Location"]))
     assert "测试便笺试运行" in page and "成功" in page
     assert re.search(r'<progress id="job-progress" max="100" value="100">', page)
     assert re.search(
@@ -136,7 +123,7 @@ def test_commit_button_imports_for_real_and_shows_the_new_job(client_for, person
     assert response.status_code == 302 and response["Location"] == f"/imports/{real.pk}/"
     assert real.dry_run is False and real.status == "succeeded"
     assert set(Group.objects.values_list("name", flat=True)) == {"甲", "乙"}
-    page = text(client.get(response["Location"]))
+    page = page_text(client.get(response["Location"]))
     assert "导入完成。" in page and 'id="commit-import"' not in page
 
 
@@ -147,7 +134,7 @@ def test_commit_needs_post_and_a_clean_dry_run(client_for, personas, notes_kind,
     )
     assert client.get(f"/imports/{failed.pk}/commit/").status_code == 405
     response = client.post(f"/imports/{failed.pk}/commit/", follow=True)
-    assert "只有试运行通过的文件才能正式导入" in text(response)
+    assert "只有试运行通过的文件才能正式导入" in page_text(response)
     assert ImportJob.objects.count() == 1 and not Group.objects.exists()
 
 
@@ -159,7 +146,7 @@ def test_unchecked_dry_run_imports_at_once(client_for, personas, notes_kind, eag
 def test_failed_job_page_lists_errors_and_links_the_report(client_for, personas, notes_kind, eager):
     client = client_for(personas["county_staff"])
     data = hostile.workbook([NOTES[0], ["坏一", "=1+1"], ["甲", ""]])
-    page = text(client.get(eager(upload, client, data)["Location"]))
+    page = page_text(client.get(eager(upload, client, data)["Location"]))
     job = ImportJob.objects.get()
     assert "失败" in page and "发现2处错误，未写入任何数据" in page
     assert '<th class="num">行</th><th>列</th><th>值</th><th>说明</th>' in page
@@ -176,14 +163,14 @@ def test_failed_job_page_lists_errors_and_links_the_report(client_for, personas,
 
 def test_hostile_file_shows_its_message(client_for, personas, notes_kind, eager):
     client = client_for(personas["county_staff"])
-    page = text(client.get(eager(upload, client, hostile.macro_vba_project())["Location"]))
+    page = page_text(client.get(eager(upload, client, hostile.macro_vba_project())["Location"]))
     assert "工作簿含有宏（.xlsm）" in page and "失败" in page
 
 
 def test_form_shows_an_upload_refusal(client_for, personas, notes_kind, settings):
     settings.IMPORT_MAX_UPLOAD_BYTES = 1000
     response = upload(client_for(personas["county_staff"]), hostile.valid())
-    assert response.status_code == 200 and "文件过大" in text(response)
+    assert response.status_code == 200 and "文件过大" in page_text(response)
     assert not ImportJob.objects.exists()
 
 
@@ -192,7 +179,7 @@ def test_running_job_page_renders_its_state_and_polls(client_for, personas, make
     ImportJob.objects.filter(pk=job.pk).update(
         status="running", phase="checking", total_rows=400, processed_rows=100
     )
-    page = text(client_for(personas["county_staff"]).get(f"/imports/{job.pk}/"))
+    page = page_text(client_for(personas["county_staff"]).get(f"/imports/{job.pk}/"))
     assert '<progress id="job-progress" max="100" value="25">' in page
     assert '已处理 <strong id="job-processed">100</strong> / <span id="job-total">400</span> 行' in page
     assert "逐行校验" in page and "处理中" in page
@@ -204,10 +191,10 @@ def test_running_job_page_renders_its_state_and_polls(client_for, personas, make
 def test_recent_jobs_are_the_users_own(client_for, personas, make_job):
     mine = make_job(personas["county_staff"], hostile.valid(), kind="households", name="我的.xlsx")
     theirs = make_job(personas["admin"], hostile.valid(), kind="households", name="管理员的.xlsx")
-    page = text(client_for(personas["county_staff"]).get("/imports/"))
+    page = page_text(client_for(personas["county_staff"]).get("/imports/"))
     assert f'href="/imports/{mine.pk}/"' in page and "我的.xlsx" in page
     assert "管理员的.xlsx" not in page
-    admin_page = text(client_for(personas["admin"]).get("/imports/"))
+    admin_page = page_text(client_for(personas["admin"]).get("/imports/"))
     assert (
         "我的.xlsx" in admin_page
         and f'href="/imports/{theirs.pk}/"' in admin_page
@@ -249,7 +236,7 @@ def test_admin_lists_jobs_read_only(client_for, personas, make_job):
     superuser.is_superuser = True  # Django's model permissions: the admin role alone grants none
     superuser.save()
     client = client_for(superuser)
-    page = text(client.get("/admin/imports/importjob/"))
+    page = page_text(client.get("/admin/imports/importjob/"))
     assert "档卡.xlsx" in page and "导入任务" in page
     assert "/admin/imports/importjob/add/" not in page
     detail = client.get(f"/admin/imports/importjob/{job.pk}/change/")

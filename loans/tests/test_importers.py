@@ -84,6 +84,18 @@ def line(loan_no, paid_on="2026-04-10", amount="100.00", reference="T1") -> list
     return [getattr(loan_no, "loan_no", loan_no), paid_on, amount, reference]
 
 
+def posted(loan, actor, paid_on="2026-04-10", amount="100.00", reference="T1") -> Repayment:
+    """The repayment that `line` with the same values describes, posted through the service
+    before any file comes."""
+    return services.repayment_post(
+        actor=actor,
+        loan=loan,
+        amount=Decimal(amount),
+        paid_on=datetime.date.fromisoformat(paid_on),
+        reference=reference,
+    )
+
+
 def workbook(*lines) -> bytes:
     return hostile.workbook([HEADER, *lines])
 
@@ -175,13 +187,7 @@ def test_the_same_file_uploaded_again_posts_nothing_and_says_so(loans, personas)
 
 def test_a_file_with_new_and_already_posted_rows_posts_only_the_new(loans, personas):
     a = loans["a"]
-    services.repayment_post(
-        actor=personas["bank_x"],
-        loan=a,
-        amount=Decimal(100),
-        paid_on=datetime.date(2026, 4, 10),
-        reference="T1",
-    )
+    posted(a, personas["bank_x"])
     job = run(personas["bank_x"], line(a, reference="T1"), line(a, reference="T2"))
     assert (job.status, job.created, job.unchanged) == ("succeeded", 1, 1)
     assert sorted(a.repayments.values_list("reference", flat=True)) == ["T1", "T2"]
@@ -336,13 +342,7 @@ def test_the_same_reference_twice_in_the_file_is_an_error(loans, personas):
 
 def test_a_reference_posted_before_for_another_payment_is_an_error_not_a_skip(loans, personas):
     a, b = loans["a"], loans["b"]
-    services.repayment_post(
-        actor=personas["bank_x"],
-        loan=a,
-        amount=Decimal(100),
-        paid_on=datetime.date(2026, 4, 10),
-        reference="T1",
-    )
+    posted(a, personas["bank_x"])
     for other in (line(a, amount="99.00"), line(a, paid_on="2026-04-11"), line(b)):
         error = only_error(run(personas["bank_x"], other))
         assert (
@@ -370,9 +370,7 @@ def test_the_rows_of_a_loan_may_not_add_up_to_more_than_it_owes(loans, personas)
 
 def test_overpayment_counts_what_was_repaid_before(loans, personas):
     a = loans["a"]
-    services.repayment_post(
-        actor=personas["bank_x"], loan=a, amount=Decimal(500), paid_on=datetime.date(2026, 3, 1)
-    )
+    posted(a, personas["bank_x"], "2026-03-01", "500.00", reference="")
     error = only_error(run(personas["bank_x"], line(a, amount=f"{owed(a) + Decimal('0.01')}")))
     assert error["column"] == "还款金额" and "超过尚欠本息" in error["message"]
 
