@@ -61,6 +61,9 @@ api_v1 = [
     path("", include("credit_rating.api_urls")),
     path("", include("loans.api_urls")),
     path("", include("loans.urls_daily")),
+    path("", include("subsidy.api_urls")),
+    path("", include("risk_fund.api_urls")),
+    path("", include("reporting.api_urls")),
     path("jobs/<int:pk>/", job_api.JobDetailApi.as_view(), name="job-detail"),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
@@ -76,4 +79,6 @@ urlpatterns = [
     path("ratings/", include("credit_rating.urls")),
     path("enterprises/", include("enterprises.urls")),
     path("loans/", include("loans.urls")),
+    path("subsidy/", include("subsidy.urls")),
+    path("risk-fund/", include("risk_fund.urls")),
 ]

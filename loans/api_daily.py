@@ -1,47 +1,18 @@
-"""API of the daily job and the circuit breakers (API.md "Daily jobs and circuit breakers"). One
-class per operation; reads through the scoped breaker selectors (404 outside scope), writes
-through loans.daily (LoanError 400, Forbidden 403)."""
+"""API of the circuit breakers (API.md "Daily jobs and circuit breakers"; POST /jobs/daily/ is
+reporting.api's: the daily job ends with the region rollups). One class per operation; reads
+through the scoped breaker selectors (404 outside scope), writes through loans.daily (LoanError
+400, Forbidden 403)."""
 
 from drf_spectacular.utils import extend_schema
-from rest_framework import serializers, status
+from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from common.api import paginated_response, paginated_schema
-from common.clock import today
 from organization.models import Region
-from organization.selectors import region_get_for_user
 
 from . import daily
 from .models import Breaker
-from .services import LoanError
-
-
-class DailyJobStartApi(APIView):
-    """County staff run it for their county (or the `county` given), an admin for every county."""
-
-    class InputSerializer(serializers.Serializer):
-        as_of = serializers.DateField(required=False)
-        county = serializers.CharField(required=False, min_length=6, max_length=6)
-
-    class OutputSerializer(serializers.Serializer):
-        job_id = serializers.IntegerField()
-
-    @extend_schema(
-        operation_id="jobs_daily_create", request=InputSerializer, responses={202: OutputSerializer}
-    )
-    def post(self, request):
-        data = self.InputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        county = data.validated_data.get("county")
-        if county:
-            region = region_get_for_user(user=request.user, code=county)  # 404 outside scope
-            if region.level != Region.Level.COUNTY:
-                raise LoanError("invalid", "请选择一个县（区）。", {"county": ["不是县（区）代码。"]})
-        job = daily.daily_job_start(
-            actor=request.user, as_of=data.validated_data.get("as_of") or today(), county=county
-        )
-        return Response({"job_id": job.pk}, status=status.HTTP_202_ACCEPTED)
 
 
 class BreakerOutputSerializer(serializers.Serializer):

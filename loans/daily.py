@@ -424,21 +424,6 @@ def daily_job_counties(actor, county: str | None) -> list[str] | None:
     return own
 
 
-def daily_job_start(*, actor, as_of: datetime.date, county: str | None = None):
-    """Queue the daily job for `as_of` as a background Job; the task starts after commit."""
-    from common.jobs import job_create
-
-    from .tasks import run_daily_jobs_task
-
-    counties = daily_job_counties(actor, county)
-    with transaction.atomic():
-        job = job_create(
-            kind="daily_jobs", actor=actor, params={"as_of": as_of.isoformat(), "counties": counties}
-        )
-        transaction.on_commit(lambda: run_daily_jobs_task.delay(job.pk, as_of.isoformat()))
-    return job
-
-
 def summary_lines(result: dict) -> list[str]:
     """The figures of a run in Chinese, for the command's output and the job's message."""
     c, b = result["classification"], result["breakers"]

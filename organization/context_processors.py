@@ -18,7 +18,7 @@ def _active(menu: list[dict], view_name: str) -> None:
         return
     namespace = view_name.split(":")[0] if ":" in view_name else None
     for item in menu:
-        if namespace and item["url_name"] == f"{namespace}:list":
+        if namespace and item["url_name"] in (f"{namespace}:list", f"{namespace}:index"):
             item["active"] = True
             return
 
@@ -35,6 +35,10 @@ def navigation(request):
     if roles:  # every role reads ratings in its area (banks: the effective ones)
         menu.append({"label": "信用评级", "url_name": "credit_rating:list"})
         menu.append({"label": "贷款", "url_name": "loans:list"})
+        if roles & {Role.COUNTY_STAFF, Role.BANK_OFFICER, Role.CITY_FINANCE, Role.ADMIN}:
+            menu.append({"label": "财政贴息", "url_name": "subsidy:list"})
+        menu.append({"label": "风险补偿金", "url_name": "risk_fund:list"})
+        menu.append({"label": "统计分析", "url_name": "dashboard:index"})
     if roles & QUEUE_ROLES:
         from loans.selectors import work_queue_count  # loans builds on organization, not the reverse
 

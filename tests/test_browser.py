@@ -186,3 +186,130 @@ def test_county_staff_creates_a_household_and_reveals_its_id(live_server, staff_
     page.wait_for_url(re.compile(r".*/households/\d+/$"))
     assert "已保存" in page.inner_text("main")
     assert "13912345678" in page.inner_text("main")
+
+
+# --- the dashboards ----------------------------------------------------------------------------
+
+DRAWN_PIXELS = """(id) => {
+    const canvas = document.getElementById(id);
+    const data = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height).data;
+    let drawn = 0;
+    for (let i = 3; i < data.length; i += 4) { if (data[i] !== 0) { drawn++; } }
+    return drawn;
+}"""
+
+
+def chart_points(page, canvas_id: str) -> list:
+    """The first dataset of the Chart.js chart on the canvas, as the library holds it."""
+    return page.evaluate("(id) => Chart.getChart(id).data.datasets[0].data", canvas_id)
+
+
+def assert_chart_drawn(page, canvas_id: str) -> None:
+    page.wait_for_function("(id) => window.Chart && Chart.getChart(id)", arg=canvas_id)
+    assert page.evaluate(DRAWN_PIXELS, canvas_id) > 1000  # bars, lines, axes: not a blank canvas
+
+
+@pytest.fixture
+def dashboard_data(transactional_db, personas, regions):
+    """Snapshots of every region on two month-ends (the figures made up, not added up: the pages
+    only show them), the seed's targets, and 乙镇's breaker tripped."""
+    import importlib
+    from decimal import Decimal
+
+    from django.apps import apps
+    from django.utils import timezone
+
+    from loans.models import Breaker
+    from reporting.models import RegionRollup
+
+    importlib.import_module("reporting.migrations.0002_seed_targets_and_weights").add_rows(apps, None)
+    for day, borrowed in ((datetime.date(2019, 5, 31), 20), (datetime.date(2019, 6, 30), 30)):
+        for number, region in enumerate(regions.values()):
+            fund = region.level in ("city", "county")
+            RegionRollup.objects.create(
+                as_of=day, region=region, level=region.level, parent_code=region.parent_id or "",
+                households=100, registered_households=80, borrowed_households_cumulative=borrowed + number,
+                borrowed_households_current=borrowed, rated_households=60 + number,
+                principal_outstanding=Decimal("1000000"), npl_principal=Decimal(1000 * number),
+                fund_balance=Decimal("200000") if fund else None,
+                covered_outstanding=Decimal("1000000") if fund else None,
+                leverage_cap=Decimal("2000000") if fund else None,
+            )  # fmt: skip
+    Breaker.objects.create(region=regions["town_b"], level="township", state=Breaker.State.TRIPPED,
+                           npl_ratio=Decimal("9.00"), threshold=Decimal("5.00"), since=timezone.now())  # fmt: skip
+    for persona in ("city", "county_staff"):
+        personas[persona].set_password(PASSWORD)
+        personas[persona].save()
+    return personas
+
+
+def test_city_reads_the_dashboard_and_drills_down_to_a_village(live_server, dashboard_data, page):
+    log_in(page, live_server.url, dashboard_data["city"])
+    page.click("nav.menu >> text=统计分析")
+    page.wait_for_url(f"{live_server.url}/dashboard/")
+    assert page.inner_text("h1").startswith("驻马店市")
+    for canvas in (
+        "chart-coverage",
+        "chart-npl",
+        "chart-leverage",
+        "chart-trend-coverage",
+        "chart-trend-npl",
+    ):
+        assert_chart_drawn(page, canvas)
+    # 西平县, 上蔡县 by code; cumulative coverage (borrowed + n) / 80 as the library holds it.
+    assert page.evaluate("Chart.getChart('chart-coverage').data.labels") == ["西平县", "上蔡县"]
+    assert chart_points(page, "chart-coverage") == [40.0, 38.75]
+    assert chart_points(page, "chart-trend-coverage") == [25.0, 37.5]
+    assert "1 个区域熔断" in page.inner_text("#row-411722")
+    shot(page, "10-dashboard-city")
+
+    with page.expect_download() as download:
+        page.click("#export-link")
+    assert download.value.suggested_filename == "扶贫小额信贷统计-411700-20190630.xlsx"
+
+    page.click("#children-table >> text=上蔡县")
+    page.wait_for_url("**/dashboard/?region=411722")
+    assert page.inner_text("h1").startswith("上蔡县")
+    assert_chart_drawn(page, "chart-coverage")
+    assert page.evaluate("Chart.getChart('chart-coverage').data.labels") == ["甲镇", "乙镇"]
+    tripped = page.locator("#row-411722101")
+    assert tripped.get_attribute("class") == "tripped" and "已熔断" in tripped.inner_text()
+    assert (
+        tripped.locator("td").first.evaluate("td => getComputedStyle(td).backgroundColor")
+        == "rgb(253, 236, 234)"
+    )
+    # The NPL bar of the tripped township is red, the other one not.
+    assert page.evaluate("Chart.getChart('chart-npl').data.datasets[0].backgroundColor") == [
+        "#8aa4c8",
+        "#c62828",
+    ]
+    shot(page, "11-dashboard-county")
+
+    page.click("#children-table >> text=乙镇")
+    page.wait_for_url("**/dashboard/?region=411722101")
+    assert "已熔断" in page.inner_text("h1")
+    assert_chart_drawn(page, "chart-npl")
+    shot(page, "12-dashboard-township")
+
+    page.click("#children-table >> text=乙一村")
+    page.wait_for_url("**/dashboard/?region=411722101201")
+    assert page.inner_text("h1").startswith("乙一村")
+    assert page.inner_text("#crumbs") == "驻马店市 › 上蔡县 › 乙镇 › 乙一村"
+    assert_chart_drawn(page, "chart-trend-coverage")
+    shot(page, "13-dashboard-village")
+
+    page.click("nav.subnav >> text=县区考核评价")
+    page.wait_for_url(f"{live_server.url}/dashboard/assessment/")
+    assert_chart_drawn(page, "chart-assessment")
+    assert page.locator("#assessment-table tbody tr").count() == 2
+    shot(page, "14-assessment")
+
+
+def test_county_staff_sees_only_its_county(live_server, dashboard_data, page):
+    log_in(page, live_server.url, dashboard_data["county_staff"])
+    page.goto(f"{live_server.url}/dashboard/")
+    assert page.inner_text("h1").startswith("上蔡县")
+    assert "西平" not in page.inner_text("main")
+    assert_chart_drawn(page, "chart-coverage")
+    response = page.goto(f"{live_server.url}/dashboard/?region=411721")
+    assert response.status == 404

@@ -31,6 +31,7 @@ from enterprises.models import Enterprise
 from enterprises.tests.factories import credit_code_for, matrix_enterprises
 from households.models import Household, PiiAccessLog
 from organization.models import CountyPolicy, User
+from risk_fund.tests.matrix_cases import risk_fund_routes
 
 pytestmark = pytest.mark.django_db
 
@@ -730,10 +731,187 @@ DAILY_ROUTES: dict[str, object] = {
 }
 
 
+# Dashboards (reporting): a region outside the caller's scope answers 404 on the dashboard, its trend
+# and its export; the monthly report is the city's; the assessment lists the counties in scope.
+DASHBOARD_REGIONS = {
+    "city": "411700",
+    "shangcai": "411722",
+    "xiping": "411721",
+    "a": "411722100",
+    "b1": "411722101201",
+}
+
+
+def _rollups(w) -> None:
+    if "rollups" not in w:
+        from reporting.rollups import compute_rollups
+
+        w["rollups"] = compute_rollups(as_of=today())
+
+
+def _dashboard_target(w, target, method):
+    _rollups(w)
+    return {}, {"region": DASHBOARD_REGIONS[target]}, {}
+
+
+def _monthly_target(w, target, method):
+    _rollups(w)
+    return {}, {"region": DASHBOARD_REGIONS[target], "month": f"{today():%Y-%m}"}, {}
+
+
+def _assessment_rows(response) -> list[dict]:
+    return response.json()["results"]
+
+
+DASHBOARD_CASE = {
+    "methods": ("GET",),
+    "targets": {"township_b": "a", "township_a": "shangcai", "county_staff": "city", "bank_y": "shangcai",
+                "bank_x": "xiping", "village_a1": "b1", "nobody": "city"},
+    "insiders": {("a", "GET"): "township_a", ("shangcai", "GET"): "county_staff", ("xiping", "GET"): "bank_y",
+                 ("b1", "GET"): "township_b", ("city", "GET"): "city"},
+    "request": _dashboard_target,
+}  # fmt: skip
+REPORTING_ROUTES: dict[str, object] = {
+    "dashboard": Object(**DASHBOARD_CASE),
+    "dashboard-trend": Object(**DASHBOARD_CASE),
+    "dashboard-export": Object(**DASHBOARD_CASE),
+    "report-monthly": Object(
+        methods=("GET",),
+        targets={"county_staff": "city", "township_a": "city", "bank_x": "city", "nobody": "city"},
+        insiders={("city", "GET"): "city"},
+        request=_monthly_target,
+    ),
+    "assessment": List(
+        methods=("GET",),
+        key=lambda row: row["county"],
+        setup=_rollups,
+        items=_assessment_rows,
+        visible={
+            "county_staff": _codes("411722"),
+            "township_a": _codes(),
+            "township_b": _codes(),
+            "village_a1": _codes(),
+            "bank_x": _codes("411722"),
+            "bank_y": _codes("411721"),
+            "city": _codes("411722", "411721"),
+            "admin": _codes("411722", "411721"),
+            "nobody": _codes(),
+        },
+    ),
+}
+
+
+# Interest subsidy: one batch of the first quarter of 2024 in 上蔡 (bank X) and one in 西平 (bank Y),
+# computed by the admin, made on first use. A batch is its county's: county staff and the city read
+# it, and the officers of its bank; townships, villages and the other county and bank do not.
+SUBSIDY_BATCHES = {"shangcai": ("shangcai", "x"), "xiping": ("xiping", "y")}
+
+
+def _subsidy_world(w) -> dict:
+    if "subsidy_batches" not in w:
+        from subsidy.services import batch_create
+
+        w["subsidy_batches"] = {
+            key: batch_create(actor=w["personas"]["admin"], county=w["regions"][county], bank=w["banks"][bank],
+                              period_start=datetime.date(2024, 1, 1))
+            for key, (county, bank) in SUBSIDY_BATCHES.items()
+        }  # fmt: skip
+    return w["subsidy_batches"]
+
+
+def _subsidy_batches(*keys):
+    return lambda w: {
+        f"{w['banks'][SUBSIDY_BATCHES[k][1]].code}-{w['regions'][SUBSIDY_BATCHES[k][0]].code}" for k in keys
+    }
+
+
+def _subsidy_target(w, target, method):
+    return (
+        {"pk": _subsidy_world(w)[target].pk},
+        {},
+        {"reason": "矩阵", "comment": "矩阵"} if method == "POST" else {},
+    )
+
+
+def _subsidy_snapshot(w, target):
+    from subsidy.models import SettlementBatch
+
+    batch = SettlementBatch.objects.get(pk=_subsidy_world(w)[target].pk)
+    return batch.status, batch.line_count, batch.computed_at, batch.events.count()
+
+
+def _new_subsidy_batch_body(w, county_code):
+    bank = "PSBC" if county_code == "411722" else "ZYRCB"
+    return {"county": county_code, "bank": bank, "period_start": "2024-04-01", "period_end": "2024-06-30"}
+
+
+def _subsidy_batch_written(w):
+    from subsidy.models import SettlementBatch
+
+    return SettlementBatch.objects.filter(period_start=datetime.date(2024, 4, 1)).exists()
+
+
+SUBSIDY_OUTSIDERS = {
+    "township_a": "shangcai", "township_b": "shangcai", "village_a1": "shangcai", "bank_y": "shangcai",
+    "nobody": "shangcai", "bank_x": "xiping", "county_staff": "xiping",
+}  # fmt: skip
+
+
+def _subsidy_object_case(method):
+    insiders = (
+        {("shangcai", "GET"): "bank_x", ("xiping", "GET"): "bank_y"}
+        if method == "GET"
+        else {("shangcai", "POST"): "county_staff", ("xiping", "POST"): "admin"}
+    )
+    return Object(methods=(method,), targets=SUBSIDY_OUTSIDERS, insiders=insiders, request=_subsidy_target,
+                  untouched=_subsidy_snapshot)  # fmt: skip
+
+
+SUBSIDY_ROUTES: dict[str, object] = {
+    "subsidy-batch-list": List(
+        methods=("GET", "POST"),
+        key=lambda item: f"{item['bank']}-{item['county']}",
+        setup=_subsidy_world,
+        visible={
+            "county_staff": _subsidy_batches("shangcai"),
+            "township_a": _subsidy_batches(),
+            "township_b": _subsidy_batches(),
+            "village_a1": _subsidy_batches(),
+            "bank_x": _subsidy_batches("shangcai"),
+            "bank_y": _subsidy_batches("xiping"),
+            "city": _subsidy_batches("shangcai", "xiping"),
+            "admin": _subsidy_batches("shangcai", "xiping"),
+            "nobody": _subsidy_batches(),
+        },  # fmt: skip
+        post_into={
+            "county_staff": lambda w: "411721",
+            "bank_x": lambda w: "411721",
+            "city": lambda w: "411722",
+            "township_a": lambda w: "411722",
+            "village_a1": lambda w: "411722",
+            "bank_y": lambda w: "411722",
+            "nobody": lambda w: "411722",
+        },  # fmt: skip
+        post_body=_new_subsidy_batch_body,
+        post_insider=("county_staff", lambda w: "411722"),
+        written=_subsidy_batch_written,
+    ),
+    "subsidy-batch-detail": _subsidy_object_case("GET"),
+    "subsidy-batch-lines": _subsidy_object_case("GET"),
+    "subsidy-batch-export": _subsidy_object_case("GET"),
+    **{
+        f"subsidy-batch-{a}": _subsidy_object_case("POST")
+        for a in ("recompute", "approve", "mark-paid", "cancel")
+    },
+}
+
 ROUTES: dict[str, object] = {
+    **SUBSIDY_ROUTES,
+    **risk_fund_routes(List=List, Object=Object),
     **RATING_ROUTES,
     **LOAN_ROUTES,
     **DAILY_ROUTES,
+    **REPORTING_ROUTES,
     "auth-token": Public(methods=("POST",), expect=400, body={"username": "nobody", "password": "wrong"}),
     "api-schema": Public(methods=("GET",), expect=200),
     "api-docs": Public(methods=("GET",), expect=200),

@@ -178,8 +178,11 @@ CELERY_TIMEZONE = TIME_ZONE
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Celery beat (CELERY_TIMEZONE above: crontab hours are Asia/Shanghai).
 CELERY_BEAT_SCHEDULE = {
-    # The daily job (DPD, classification, breakers, warnings) for the day just begun.
-    "nightly-daily-jobs": {"task": "loans.tasks.nightly_daily_jobs", "schedule": crontab(hour=1, minute=30)},
+    # The daily job (DPD, classification, breakers, warnings, region rollups) for the day just begun.
+    "nightly-daily-jobs": {
+        "task": "reporting.tasks.nightly_daily_jobs",
+        "schedule": crontab(hour=1, minute=30),
+    },
     # Import jobs whose worker was lost are sent again.
     "requeue-stale-imports": {
         "task": "imports.tasks.requeue_stale_imports",

@@ -2,17 +2,13 @@
 leverage warnings, the whole run through the API, the task and the command."""
 
 import datetime
-import io
 import json
 from decimal import Decimal
 
 import pytest
 import time_machine
-from django.conf import settings
-from django.core.management import CommandError, call_command
 
 from common.errors import Forbidden
-from common.models import Job
 from loans import daily
 from loans.models import Breaker, BreakerEvent, Classification, Loan, LoanStatus
 from loans.services import LoanError, repayment_post
@@ -317,7 +313,7 @@ def test_fund_leverage_warnings(regions, personas, loan):
     assert [(w["county"], w["used_percent"], w["over_cap"]) for w in warnings] == [("411722", "90.00", False)]
 
 
-# --- the whole run: function, task, API, command, beat -----------------------------------------
+# --- the whole run -----------------------------------------
 
 
 def test_run_daily_jobs_returns_json_ready_figures(npl_world):
@@ -329,86 +325,11 @@ def test_run_daily_jobs_returns_json_ready_figures(npl_world):
     assert "本次新熔断 2 个" in "\n".join(daily.summary_lines(result))
 
 
-def test_the_nightly_task_records_a_job_for_today(npl_world):
-    from loans.tasks import nightly_daily_jobs
-
-    with time_machine.travel(NOON, tick=False):
-        assert nightly_daily_jobs() == Job.Status.SUCCEEDED
-    job = Job.objects.get(kind="daily_jobs")
-    assert (job.status, job.progress, job.created_by) == ("succeeded", 100, None)
-    assert job.result["as_of"] == "2019-01-02" and "五级分类" in job.message
-
-
-def test_the_beat_schedule_names_real_tasks():
-    from imports.tasks import requeue_stale_imports
-    from loans.tasks import nightly_daily_jobs
-
-    schedule = settings.CELERY_BEAT_SCHEDULE
-    assert schedule["nightly-daily-jobs"]["task"] == nightly_daily_jobs.name
-    assert schedule["requeue-stale-imports"]["task"] == requeue_stale_imports.name
-    nightly = schedule["nightly-daily-jobs"]["schedule"]
-    assert (nightly.hour, nightly.minute) == ({1}, {30}) and settings.CELERY_TIMEZONE == "Asia/Shanghai"
-
-
-def test_the_command_prints_the_figures_in_chinese(npl_world):
-    out = io.StringIO()
-    call_command("run_daily_jobs", "--as-of", "2018-12-31", stdout=out)
-    text = out.getvalue()
-    assert "数据日期：2018-12-31" in text and "次级 3" in text and "本次新熔断 2 个" in text
-    assert fresh(npl_world["a1"]).classified_on == AS_OF
-    with pytest.raises(CommandError, match="日期"):
-        call_command("run_daily_jobs", "--as-of", "31/12/2018")
-    with pytest.raises(CommandError, match="999999"):
-        call_command("run_daily_jobs", "--county", "999999")
+# The task, the beat entry, the command and POST /jobs/daily/ run reporting.jobs.run_all (these steps,
+# then the region rollups): their tests are in reporting/tests/test_jobs.py.
 
 
 API = "/api/v1"
-
-
-def test_county_staff_start_the_daily_job_for_their_county(
-    api, personas, loan, django_capture_on_commit_callbacks
-):
-    shangcai = loan("village_a1", due_dates=quarterly(AS_OF - datetime.timedelta(days=95)))
-    xiping = loan("village_x1", due_dates=quarterly(AS_OF - datetime.timedelta(days=95)))
-    with django_capture_on_commit_callbacks(execute=True):
-        response = api(personas["county_staff"]).post(
-            f"{API}/jobs/daily/", {"as_of": "2018-12-31"}, format="json"
-        )
-    assert response.status_code == 202, response.json()
-    job = Job.objects.get(pk=response.json()["job_id"])
-    assert (job.status, job.params, job.created_by) == ("succeeded", {"as_of": "2018-12-31", "counties": ["411722"]},
-                                                        personas["county_staff"])  # fmt: skip
-    assert job.result["classification"]["by_class"]["substandard"] == 1
-    assert fresh(shangcai).classification == C.SUBSTANDARD and fresh(xiping).classified_on is None
-    progress = api(personas["county_staff"]).get(f"{API}/jobs/{job.pk}/").json()
-    assert (progress["status"], progress["progress"]) == ("succeeded", 100)
-
-
-def test_an_admin_runs_it_for_every_county(api, personas, loan, django_capture_on_commit_callbacks):
-    xiping = loan("village_x1", due_dates=quarterly(AS_OF - datetime.timedelta(days=5)))
-    with django_capture_on_commit_callbacks(execute=True):
-        response = api(personas["admin"]).post(f"{API}/jobs/daily/", {"as_of": "2018-12-31"}, format="json")
-    assert response.status_code == 202
-    assert Job.objects.get().params["counties"] is None and fresh(xiping).dpd == 5
-
-
-@pytest.mark.parametrize(
-    "who, body, status, code",
-    [
-        ("village_a1", {"as_of": "2018-12-31"}, 403, "permission_denied"),
-        ("township_a", {"as_of": "2018-12-31"}, 403, "permission_denied"),
-        ("bank_x", {"as_of": "2018-12-31"}, 403, "permission_denied"),
-        ("city", {"as_of": "2018-12-31"}, 403, "permission_denied"),
-        ("county_staff", {"as_of": "2018-12-31", "county": "411721"}, 404, "not_found"),
-        ("county_staff", {"as_of": "31.12.2018"}, 400, "invalid"),
-        ("admin", {"as_of": "2018-12-31", "county": "411700"}, 400, "invalid"),  # the city, not a county
-        (None, {"as_of": "2018-12-31"}, 401, "not_authenticated"),
-    ],
-)
-def test_others_may_not_start_it(api, personas, who, body, status, code):
-    response = api(personas[who] if who else None).post(f"{API}/jobs/daily/", body, format="json")
-    assert (response.status_code, response.json()["code"]) == (status, code)
-    assert not Job.objects.exists()
 
 
 @pytest.fixture

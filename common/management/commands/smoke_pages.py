@@ -187,6 +187,28 @@ class Command(BaseCommand):
         self._ratings(who, client, user, roles, everything, sample)
         self._enterprises(who, client, user, roles, everything)
         self._loans(who, client, user, roles, everything, sample)
+        self._dashboards(who, client, user)
+        self._money(who, client, user, roles)
+
+    def _money(self, who, client, user, roles) -> None:
+        """The fund and subsidy pages (risk_fund, subsidy): lists, one batch and one fund when the
+        demo has them; the subsidy pages are the county's, its banks' and the city's."""
+        from organization.models import Role
+        from risk_fund.selectors import claim_list
+        from subsidy.selectors import batch_list
+
+        self._check(who, client, "get", "/risk-fund/", 200)
+        self._check(who, client, "get", "/api/v1/compensation-claims/", 200)
+        claim = claim_list(user=user).first()
+        if claim is not None:
+            self._check(who, client, "get", f"/risk-fund/claims/{claim.pk}/", 200)
+        readers = {Role.COUNTY_STAFF, Role.BANK_OFFICER, Role.CITY_FINANCE, Role.ADMIN}
+        if not set(roles) & readers:
+            return
+        self._check(who, client, "get", "/subsidy/", 200)
+        batch = batch_list(user=user).first()
+        if batch is not None:
+            self._check(who, client, "get", f"/subsidy/{batch.pk}/", 200)
 
     def _ratings(self, who, client, user, roles, everything, sample) -> None:
         """The credit-rating pages and API (credit_rating)."""
@@ -292,3 +314,39 @@ class Command(BaseCommand):
         if sample is not None:  # the village desk and the county centre take applications
             applicant = everything or bool(roles & {"village_clerk", "county_staff"})
             self._check(who, client, "get", f"/loans/new/?household={sample.pk}", 200 if applicant else 403)
+
+    def _dashboards(self, who, client, user) -> None:
+        """The dashboards (reporting): the user's own region, a child region (the drill-down), a
+        county outside the scope (404), the assessment, and the xlsx downloads when the daily job
+        has written snapshots."""
+        from organization.models import Region
+        from organization.scoping import scope_for
+        from reporting.models import RegionRollup
+        from reporting.selectors import home_region
+
+        home = home_region(user=user)
+
+        def drawn(response):
+            page = response.content.decode()
+            return None if 'id="chart-trend-coverage"' in page or 'id="no-data"' in page else "页面中没有图表"
+
+        self._check(who, client, "get", "/dashboard/", 200, check=drawn)
+        child = Region.objects.filter(parent=home).order_by("code").first()
+        if child is not None:
+            self._check(
+                who, client, "get", f"/dashboard/?{urlencode({'region': child.code})}", 200, check=drawn
+            )
+        scope = scope_for(user)
+        counties = Region.objects.filter(level=Region.Level.COUNTY).order_by("code")
+        outside = [c for c in counties if not scope.covers_region(c.code)]
+        if outside:  # out of scope answers 404, like a missing one
+            self._check(who, client, "get", f"/dashboard/?region={outside[0].code}", 404)
+        self._check(who, client, "get", "/dashboard/assessment/", 200)
+        latest = RegionRollup.objects.filter(region=home).order_by("-as_of").first()
+        if latest is None:
+            return  # no snapshot yet: the pages say so, there is nothing to download
+        self._check(who, client, "get", f"/api/v1/dashboard/?region={home.code}", 200)
+        self._check(who, client, "get", f"/api/v1/dashboard/export.xlsx?region={home.code}", 200)
+        self._check(who, client, "get", f"/dashboard/assessment/export.xlsx?year={latest.as_of.year}", 200)
+        monthly = f"/api/v1/reports/monthly.xlsx?month={latest.as_of:%Y-%m}"
+        self._check(who, client, "get", monthly, 200 if home.level == Region.Level.CITY else 404)

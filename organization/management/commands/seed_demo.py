@@ -61,5 +61,13 @@ class Command(BaseCommand):
         loans = loan_demo.seed()
         self.stdout.write(loans.summary())
         self.stdout.write(loan_demo.describe(loans))
+        from risk_fund import demo as fund_demo
+        from subsidy import demo as subsidy_demo
+
+        self.stdout.write(fund_demo.seed().summary())
+        self.stdout.write(subsidy_demo.seed().summary())
+        from reporting import demo as reporting_demo  # last: it reads everything above
+
+        self.stdout.write(reporting_demo.summary(reporting_demo.seed()))
         timings = "，".join(f"{name} {seconds:.1f} 秒" for name, seconds in result.timings.items())
         self.stdout.write(self.style.SUCCESS(f"完成，用时 {result.seconds:.1f} 秒（{timings}）。"))

@@ -1,13 +1,14 @@
 """manage.py run_daily_jobs [--as-of YYYY-MM-DD] [--county CODE ...]: the daily job in the foreground
-(the same work as POST /api/v1/jobs/daily/ and the nightly beat task), figures printed in Chinese."""
+(the same work as POST /api/v1/jobs/daily/ and the nightly beat task: reporting.jobs.run_all, the
+loans app's steps and then the region rollups), figures printed in Chinese."""
 
 import datetime
 
 from django.core.management.base import BaseCommand, CommandError
 
 from common.clock import today
-from loans.daily import run_daily_jobs, summary_lines
 from organization.models import Region
+from reporting.jobs import run_all, summary_lines
 
 
 def _date(text: str) -> datetime.date:
@@ -18,7 +19,7 @@ def _date(text: str) -> datetime.date:
 
 
 class Command(BaseCommand):
-    help = "运行日终任务：逾期天数与五级分类、风险熔断、风险补偿金放大倍数预警、到期预警。"
+    help = "运行日终任务：逾期天数与五级分类、风险熔断、风险补偿金放大倍数预警、到期预警、区域汇总。"
 
     def add_arguments(self, parser):
         parser.add_argument("--as-of", dest="as_of", help="数据日期 YYYY-MM-DD，默认今天。")
@@ -34,6 +35,6 @@ class Command(BaseCommand):
             )
             if unknown := [c for c in counties if c not in known]:
                 raise CommandError(f"找不到县区代码 {'、'.join(unknown)}。")
-        result = run_daily_jobs(as_of=day, counties=counties)
+        result = run_all(day, counties=counties)
         for line in summary_lines(result):
             self.stdout.write(line)

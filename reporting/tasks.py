@@ -1,4 +1,5 @@
-"""Thin Celery tasks of the loans app: ids in, loans.daily does the work."""
+"""Thin Celery tasks of the daily job: ids in, reporting.jobs.run_all does the work (the loans
+app's steps, then the rollups)."""
 
 import datetime
 
@@ -8,7 +9,7 @@ from common.clock import today
 from common.jobs import job_create, job_fail, job_finish, job_progress_reporter, job_start
 from common.models import Job
 
-from .daily import run_daily_jobs, summary_lines
+from .jobs import run_all, summary_lines
 
 
 @shared_task(acks_late=True, max_retries=0)
@@ -20,10 +21,10 @@ def run_daily_jobs_task(job_id: int, as_of_iso: str) -> str:
         return "skipped"
     job_start(job_id)
     try:
-        result = run_daily_jobs(
-            as_of=datetime.date.fromisoformat(as_of_iso),
-            counties=job.params.get("counties"),
+        result = run_all(
+            datetime.date.fromisoformat(as_of_iso),
             progress=job_progress_reporter(job_id),
+            counties=job.params.get("counties"),
         )
     except Exception as exc:  # the job must not stay "running" forever; the worker logs the traceback
         job_fail(job_id, f"日终任务失败：{exc.__class__.__name__}")

@@ -1,0 +1,285 @@
+"""API of the risk compensation fund (API.md "Risk compensation fund"): a county's fund with its
+leverage and ledger, deposits, compensation claims and their workflow, recoveries on a compensated
+loan. Reads through the selectors (404 outside scope), writes through the services (FundError 400,
+Forbidden 403). Deposits and recoveries move money: they take an optional Idempotency-Key."""
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from common.api import paginated_response, paginated_schema
+from common.clock import today
+from loans.idempotency import idempotent
+from loans.selectors import loan_get_for_user
+
+from . import selectors, services
+from .models import ClaimStatus, FundEntry
+
+
+def Money(**kwargs):  # noqa: N802 (reads like a field class)
+    return serializers.DecimalField(max_digits=14, decimal_places=2, **kwargs)
+
+
+def Percent(**kwargs):  # noqa: N802
+    return serializers.DecimalField(max_digits=6, decimal_places=2, **kwargs)
+
+
+IDEMPOTENCY = OpenApiParameter(
+    "Idempotency-Key", str, OpenApiParameter.HEADER, description="同一键重复提交只登记一次，返回首次结果"
+)
+
+# --- output shapes -----------------------------------------------------------------------------
+
+
+class FundEntryOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    kind = serializers.CharField()
+    amount = Money()
+    received_on = serializers.DateField()
+    source = serializers.CharField()
+    reference = serializers.CharField()
+    created_by = serializers.CharField(source="created_by.username")
+
+
+class AgreementOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    bank = serializers.CharField(source="bank.code")
+    fund_share = Percent()
+    guarantee_share = Percent()
+    bank_share = Percent()
+    guarantee_agency = serializers.CharField()
+    guarantee_fee_rate = Percent()
+    guarantee_fee_subsidized = serializers.BooleanField()
+    leverage_multiple = Percent()
+    valid_from = serializers.DateField()
+    valid_until = serializers.DateField(allow_null=True)
+    reference = serializers.CharField()
+
+
+class FundOutputSerializer(serializers.Serializer):
+    county = serializers.CharField()
+    name = serializers.CharField()
+    on = serializers.DateField()
+    balance = Money()
+    covered_outstanding = Money()
+    leverage_multiple = Percent()
+    leverage_cap = Money()
+    headroom = Money()
+    used_percent = Percent()
+    warning_ratio = Percent()
+    warning = serializers.BooleanField()
+    agreements = AgreementOutputSerializer(many=True)
+    ledger = FundEntryOutputSerializer(many=True)
+
+
+def fund_data(county, *, on) -> dict:
+    lev = selectors.leverage_for(county.code, on=on)
+    return {
+        "county": county.code, "name": county.name, "on": on, "balance": lev.balance,
+        "covered_outstanding": lev.covered_outstanding, "leverage_multiple": lev.multiple,
+        "leverage_cap": lev.cap, "headroom": lev.headroom, "used_percent": lev.used_percent,
+        "warning_ratio": lev.warning_ratio, "warning": lev.warning,
+        "agreements": selectors.agreements_in_force(county.code, on=on),
+        "ledger": selectors.ledger(county.code).filter(received_on__lte=on),
+    }  # fmt: skip
+
+
+class ClaimOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    status = serializers.CharField()
+    loan = serializers.IntegerField(source="loan_id")
+    loan_no = serializers.CharField(source="loan.loan_no", allow_null=True)
+    borrower_name = serializers.CharField(source="loan.borrower_name")
+    county = serializers.CharField(source="county_id")
+    bank = serializers.CharField(source="bank.code")
+    dpd = serializers.IntegerField()
+    loss_principal = Money()
+    loss_interest = Money()
+    fund_percent = Percent()
+    guarantee_percent = Percent()
+    bank_percent = Percent()
+    fund_share = Money()
+    guarantee_share = Money()
+    bank_share = Money()
+    guarantee_agency = serializers.CharField()
+    filed_by = serializers.CharField(source="filed_by.username")
+    filed_at = serializers.DateTimeField()
+    verified_by = serializers.CharField(source="verified_by.username", allow_null=True, default=None)
+    verified_at = serializers.DateTimeField(allow_null=True)
+    paid_by = serializers.CharField(source="paid_by.username", allow_null=True, default=None)
+    paid_at = serializers.DateTimeField(allow_null=True)
+    reject_reason = serializers.CharField()
+
+
+class RecoveryOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    claim = serializers.IntegerField(source="claim_id")
+    amount = Money()
+    received_on = serializers.DateField()
+    fund_part = Money()
+    guarantee_part = Money()
+    bank_part = Money()
+    recorded_by = serializers.CharField(source="recorded_by.username")
+
+
+class ClaimDetailOutputSerializer(ClaimOutputSerializer):
+    recovered = Money()
+    recoveries = RecoveryOutputSerializer(many=True)
+
+
+def claim_detail(request, claim) -> dict:
+    claim = selectors.claim_get_for_user(user=request.user, pk=claim.pk)
+    return {
+        **ClaimOutputSerializer(claim).data,
+        "recovered": str(selectors.recovered(claim)["amount"]),
+        "recoveries": RecoveryOutputSerializer(selectors.recoveries_of(claim), many=True).data,
+    }
+
+
+# --- the fund ----------------------------------------------------------------------------------
+
+
+class FundDetailApi(APIView):
+    class FilterSerializer(serializers.Serializer):
+        on = serializers.DateField(required=False, help_text="按该日的余额与台账（默认今天）")
+
+    @extend_schema(parameters=[FilterSerializer], responses=FundOutputSerializer)
+    def get(self, request, county_code):
+        county = selectors.fund_county_for_user(user=request.user, code=county_code)
+        filters = self.FilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        on = filters.validated_data.get("on") or today()
+        return Response(FundOutputSerializer(fund_data(county, on=on)).data)
+
+
+class FundDepositApi(APIView):
+    class InputSerializer(serializers.Serializer):
+        amount = Money()
+        source = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
+        received_on = serializers.DateField()
+        reference = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
+        kind = serializers.ChoiceField(
+            choices=[(k.value, k.label) for k in FundEntry.MONEY_IN], default=FundEntry.Kind.DEPOSIT
+        )
+
+    @extend_schema(
+        request=InputSerializer, responses={201: FundEntryOutputSerializer}, parameters=[IDEMPOTENCY]
+    )
+    def post(self, request, county_code):
+        county = selectors.fund_county_for_user(user=request.user, code=county_code)
+
+        def post_once():
+            data = self.InputSerializer(data=request.data)
+            data.is_valid(raise_exception=True)
+            entry = services.deposit_record(
+                actor=request.user, county_code=county.code, **data.validated_data
+            )
+            return Response(FundEntryOutputSerializer(entry).data, status=status.HTTP_201_CREATED)
+
+        return idempotent(request, scope=f"fund:{county.code}:deposits", handler=post_once)
+
+
+# --- claims ------------------------------------------------------------------------------------
+
+
+class ClaimListCreateApi(APIView):
+    class FilterSerializer(serializers.Serializer):
+        county = serializers.CharField(required=False, max_length=6)
+        bank = serializers.CharField(required=False, max_length=20)
+        status = serializers.ChoiceField(choices=ClaimStatus.choices, required=False)
+        loan = serializers.IntegerField(required=False)
+
+    class InputSerializer(serializers.Serializer):
+        loan = serializers.IntegerField()
+
+    @extend_schema(
+        operation_id="compensation_claims_list",
+        parameters=[FilterSerializer],
+        responses=paginated_schema(ClaimOutputSerializer, "PaginatedClaimList"),
+    )
+    def get(self, request):
+        filters = self.FilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        claims = selectors.claim_list(user=request.user, filters=filters.validated_data)
+        return paginated_response(
+            request=request, queryset=claims, serializer_class=ClaimOutputSerializer, view=self
+        )
+
+    @extend_schema(request=InputSerializer, responses={201: ClaimDetailOutputSerializer})
+    def post(self, request):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        loan = loan_get_for_user(user=request.user, pk=data.validated_data["loan"])
+        claim = services.claim_file(actor=request.user, loan=loan)
+        return Response(claim_detail(request, claim), status=status.HTTP_201_CREATED)
+
+
+class ClaimDetailApi(APIView):
+    @extend_schema(responses=ClaimDetailOutputSerializer)
+    def get(self, request, pk):
+        return Response(claim_detail(request, selectors.claim_get_for_user(user=request.user, pk=pk)))
+
+
+class ReasonInputSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+
+
+def claim_action_view(action: str):
+    """POST /compensation-claims/{id}/<verify|pay|reject>/."""
+
+    class ClaimActionApi(APIView):
+        @extend_schema(
+            operation_id=f"compensation_claims_{action}",
+            request=ReasonInputSerializer if action == "reject" else None,
+            responses=ClaimDetailOutputSerializer,
+        )
+        def post(self, request, pk):
+            claim = selectors.claim_get_for_user(user=request.user, pk=pk)
+            if action == "reject":
+                data = ReasonInputSerializer(data=request.data)
+                data.is_valid(raise_exception=True)
+                claim = services.claim_reject(
+                    actor=request.user, claim=claim, reason=data.validated_data["reason"]
+                )
+            else:
+                claim = getattr(services, f"claim_{action}")(actor=request.user, claim=claim)
+            return Response(claim_detail(request, claim))
+
+    ClaimActionApi.__name__ = f"Claim{action.title()}Api"
+    return ClaimActionApi.as_view()
+
+
+CLAIM_ACTIONS = ("verify", "pay", "reject")
+
+
+# --- recoveries --------------------------------------------------------------------------------
+
+
+class LoanRecoveriesApi(APIView):
+    class InputSerializer(serializers.Serializer):
+        amount = Money()
+        received_on = serializers.DateField()
+
+    @extend_schema(operation_id="loan_recoveries_list", responses=RecoveryOutputSerializer(many=True))
+    def get(self, request, pk):
+        loan = loan_get_for_user(user=request.user, pk=pk)
+        claim = selectors.claim_list(
+            user=request.user, filters={"loan": loan.pk, "status": ClaimStatus.PAID}
+        ).first()
+        rows = selectors.recoveries_of(claim) if claim else []
+        return Response(RecoveryOutputSerializer(rows, many=True).data)
+
+    @extend_schema(
+        request=InputSerializer, responses={201: RecoveryOutputSerializer}, parameters=[IDEMPOTENCY]
+    )
+    def post(self, request, pk):
+        loan = loan_get_for_user(user=request.user, pk=pk)
+
+        def post_once():
+            data = self.InputSerializer(data=request.data)
+            data.is_valid(raise_exception=True)
+            recovery = services.recovery_record(actor=request.user, loan=loan, **data.validated_data)
+            return Response(RecoveryOutputSerializer(recovery).data, status=status.HTTP_201_CREATED)
+
+        return idempotent(request, scope=f"loan:{loan.pk}:recoveries", handler=post_once)

@@ -1,0 +1,78 @@
+"""Demo subsidy batches for `manage.py seed_demo` (after loans.demo): in every county of the demo
+city with loans, the batch of its demo bank for the settlement period before the last one that
+has ended, computed by the admin and approved by the county's demo user (maker-checker: they are
+different people). The last ended period is left for the county user to compute; someone else
+approves it. Idempotent: a county and bank that already have a batch for the period are skipped.
+"""
+
+import datetime
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.db import transaction
+
+from common.clock import today
+from loans.models import Loan
+from organization.demo_data import ALL_COUNTY_CODES
+from organization.models import Bank, Region, User
+
+from . import services
+from .models import BatchStatus, SettlementBatch
+
+
+@dataclass
+class SubsidySeedResult:
+    batches_created: int = 0
+    total_amount: Decimal = Decimal("0.00")
+    period: tuple | None = None
+
+    def summary(self) -> str:
+        if self.period is None:
+            return "财政贴息：没有可结算的演示批次。"
+        start, end = self.period
+        return (
+            f"财政贴息：{start:%Y-%m-%d}至{end:%Y-%m-%d}新增并审批结算批次 {self.batches_created} 个，"
+            f"补贴合计 {self.total_amount:,} 元；最近一个结算期留给各县演示用户计算、由他人审批。"
+        )
+
+
+def period_before_last(county_code: str, day: datetime.date) -> tuple[datetime.date, datetime.date]:
+    """The settlement period before the last one that ended before `day`."""
+    ended = []
+    month = day.replace(day=1)
+    while len(ended) < 2:
+        month = (month - datetime.timedelta(days=1)).replace(day=1)
+        try:
+            start, end = services.settlement_period(county_code, month)
+        except services.SubsidyError:
+            continue
+        if end < day:
+            ended.append((start, end))
+    return ended[1]
+
+
+def seed() -> SubsidySeedResult:
+    result = SubsidySeedResult()
+    admin = User.objects.filter(username="admin").first()
+    if admin is None:
+        return result
+    day = today()
+    with transaction.atomic():
+        for code in ALL_COUNTY_CODES:
+            approver = User.objects.filter(username=f"county_{code}").first()
+            banks = Bank.objects.filter(
+                pk__in=Loan.objects.filter(county_id=code).values("bank_id")
+            ).order_by("code")
+            if approver is None or not banks:
+                continue
+            start, end = result.period = period_before_last(code, day)
+            county = Region.objects.get(code=code)
+            for bank in banks:
+                live = SettlementBatch.objects.filter(county=county, bank=bank, period_start=start)
+                if live.exclude(status=BatchStatus.CANCELLED).exists():
+                    continue
+                batch = services.batch_create(actor=admin, county=county, bank=bank, period_start=start)
+                services.batch_approve(actor=approver, batch=batch, comment="演示数据：按季结算")
+                result.batches_created += 1
+                result.total_amount += batch.total_amount
+    return result

@@ -1,0 +1,25 @@
+"""The demo batches: one approved batch per county and bank for the period before the last ended
+one, computed by the admin and approved by the county's demo user; a second run adds nothing."""
+
+import pytest
+
+from loans import demo as loan_demo
+from organization import demo_data
+from subsidy import demo, selectors
+from subsidy.models import SettlementBatch
+
+pytestmark = pytest.mark.django_db
+
+
+def test_demo_batches_are_approved_consistent_and_idempotent():
+    demo_data.seed(households=1500)
+    loan_demo.seed()
+    first, second = demo.seed(), demo.seed()
+    batches = list(SettlementBatch.objects.select_related("county"))
+    assert first.batches_created == len(batches) >= 5 and second.batches_created == 0
+    assert first.total_amount > 0 and "新增并审批结算批次" in first.summary()
+    for batch in batches:
+        assert batch.status == "approved" and (batch.period_start, batch.period_end) == first.period
+        assert batch.total_amount == selectors.lines_sum(batch) and batch.line_count == batch.lines.count()
+        events = {e.action: e.actor.username for e in batch.events.all()}
+        assert events == {"create": "admin", "approve": f"county_{batch.county_id}"}
