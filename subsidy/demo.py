@@ -1,7 +1,7 @@
 """Demo subsidy batches for `manage.py seed_demo` (after loans.demo): in every county of the demo
 city with loans, the batch of its demo bank for the settlement period before the last one that
-has ended, computed by the admin and approved by the county's demo user (maker-checker: they are
-different people). The last ended period is left for the county user to compute; someone else
+has ended, computed by the admin, approved and marked paid by the county's demo user (maker-checker:
+they are different people). The last ended period is left for the county user to compute; someone else
 approves it. Idempotent: a county and bank that already have a batch for the period are skipped.
 """
 
@@ -31,7 +31,7 @@ class SubsidySeedResult:
             return "财政贴息：没有可结算的演示批次。"
         start, end = self.period
         return (
-            f"财政贴息：{start:%Y-%m-%d}至{end:%Y-%m-%d}新增并审批结算批次 {self.batches_created} 个，"
+            f"财政贴息：{start:%Y-%m-%d}至{end:%Y-%m-%d}新增、审批并拨付结算批次 {self.batches_created} 个，"
             f"补贴合计 {self.total_amount:,} 元；最近一个结算期留给各县演示用户计算、由他人审批。"
         )
 
@@ -73,6 +73,10 @@ def seed() -> SubsidySeedResult:
                     continue
                 batch = services.batch_create(actor=admin, county=county, bank=bank, period_start=start)
                 services.batch_approve(actor=approver, batch=batch, comment="演示数据：按季结算")
+                # Paid the day it is approved, so that the dashboards show subsidy paid.
+                services.batch_mark_paid(
+                    actor=approver, batch=batch, paid_on=day, reference=f"{code}-{start:%Y%m}-贴息拨付"
+                )
                 result.batches_created += 1
                 result.total_amount += batch.total_amount
     return result

@@ -1,5 +1,5 @@
-"""The demo batches: one approved batch per county and bank for the period before the last ended
-one, computed by the admin and approved by the county's demo user; a second run adds nothing."""
+"""The demo batches: one paid batch per county and bank for the period before the last ended
+one, computed by the admin and approved and marked paid by the county's demo user; a second run adds nothing."""
 
 import pytest
 
@@ -11,15 +11,16 @@ from subsidy.models import SettlementBatch
 pytestmark = pytest.mark.django_db
 
 
-def test_demo_batches_are_approved_consistent_and_idempotent():
+def test_demo_batches_are_paid_consistent_and_idempotent():
     demo_data.seed(households=1500)
     loan_demo.seed()
     first, second = demo.seed(), demo.seed()
     batches = list(SettlementBatch.objects.select_related("county"))
     assert first.batches_created == len(batches) >= 5 and second.batches_created == 0
-    assert first.total_amount > 0 and "新增并审批结算批次" in first.summary()
+    assert first.total_amount > 0 and "审批并拨付结算批次" in first.summary()
     for batch in batches:
-        assert batch.status == "approved" and (batch.period_start, batch.period_end) == first.period
+        assert batch.status == "paid" and (batch.period_start, batch.period_end) == first.period
         assert batch.total_amount == selectors.lines_sum(batch) and batch.line_count == batch.lines.count()
         events = {e.action: e.actor.username for e in batch.events.all()}
-        assert events == {"create": "admin", "approve": f"county_{batch.county_id}"}
+        county_user = f"county_{batch.county_id}"
+        assert events == {"create": "admin", "approve": county_user, "mark-paid": county_user}
