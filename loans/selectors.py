@@ -4,17 +4,29 @@ prefix of the loan's village or township); bank officers see their own bank's lo
 from django.db.models import Q, QuerySet
 from django.http import Http404
 
-from organization.models import Role
-from organization.scoping import prefix_q, roles_of, scope_for
+from organization.models import Role, code_prefix
+from organization.scoping import roles_of, scope_for
 
 from .models import Breaker, Instalment, Loan, LoanEvent, LoanStatus, PostLoanCheck
+
+
+def in_area_q(prefix: str) -> Q:
+    """Loans of the region whose codes start with `prefix`. A county, township or village is an
+    equality on the loan's own county, township or area column (indexed, and cheap to count on
+    PostgreSQL, where LIKE cannot use the index under a non-C collation); a city or province
+    is a prefix of the county column."""
+    column = {6: "county_id", 9: "township_id", 12: "area_id"}.get(len(prefix))
+    return Q(**{column: prefix}) if column else Q(county__code__startswith=prefix)
 
 
 def loan_scope_q(user) -> Q:
     scope = scope_for(user)
     if scope.everything:
         return Q()
-    return prefix_q("area__code", scope.region_prefixes) | Q(bank_id__in=scope.bank_ids)
+    q = Q(bank_id__in=scope.bank_ids)
+    for prefix in sorted(scope.region_prefixes):
+        q |= in_area_q(prefix)
+    return q
 
 
 def loan_list(*, user, filters: dict | None = None) -> QuerySet[Loan]:
@@ -25,7 +37,7 @@ def loan_list(*, user, filters: dict | None = None) -> QuerySet[Loan]:
         "household", "borrower", "enterprise", "bank", "area"
     )
     if filters.get("region"):
-        loans = loans.filter(area__code__startswith=filters["region"])
+        loans = loans.filter(in_area_q(code_prefix(filters["region"])))
     status = filters.get("status")
     if status:
         loans = loans.filter(status__in=status if isinstance(status, (list, tuple)) else [status])
