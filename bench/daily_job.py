@@ -21,58 +21,41 @@ Targets: the daily job under 30 s, a list page's p95 under 100 ms.
 
 from __future__ import annotations
 
-import argparse
 import datetime
 import time
-from urllib.parse import urlsplit
 
-from benchdb import database_urls, django_setup, load_average, percentile, recreate, server_url
+from benchdb import (
+    LOANS_INSERT,
+    TOWNSHIPS,
+    VILLAGES_PER_TOWNSHIP,
+    bench_database,
+    build_banks,
+    build_regions,
+    built,
+    bulk_load,
+    command_line,
+    county_staff,
+    households_insert,
+    instalments_insert,
+    load_average,
+    percentile,
+    verdict,
+)
 
 BENCH_DB = "fupin_bench_daily"
 AS_OF = datetime.date(2019, 6, 30)
 COUNTY_CODES = ["411722", "411721", "411723", "411724", "411725", "411726", "411727", "411728"]
-TOWNSHIPS, VILLAGES_PER_TOWNSHIP = 20, 25
 JOB_TARGET_SECONDS, LIST_TARGET_MS = 30, 100
 
 
-def build_regions(counties: int) -> list[str]:
-    from organization.models import Region
-
-    Region.objects.create(code="411700", name="驻马店市", level="city")
-    rows = []
-    for c, county in enumerate(COUNTY_CODES[:counties]):
-        rows.append(Region(code=county, name=f"第{c + 1}县", level="county", parent_id="411700"))
-        for t in range(TOWNSHIPS):
-            township = f"{county}{100 + t}"
-            rows.append(Region(code=township, name=f"第{t + 1}镇", level="township", parent_id=county))
-            rows += [
-                Region(
-                    code=f"{township}{201 + v}",
-                    name=f"第{t + 1}镇{v + 1}村",
-                    level="village",
-                    parent_id=township,
-                )
-                for v in range(VILLAGES_PER_TOWNSHIP)
-            ]
-    Region.objects.bulk_create(rows)
-    return COUNTY_CODES[:counties]
-
-
 def build_people(county: str):
-    from organization.models import Bank, Role, ServiceUnit, User
-    from organization.services import role_assign
+    from organization.models import ServiceUnit
 
     ServiceUnit.objects.create(
         region_id=county, kind=ServiceUnit.Kind.COUNTY_CENTRE, name="县金融扶贫服务中心"
     )
-
-    banks = [
-        Bank.objects.create(code="PSBC", name="邮储银行"),
-        Bank.objects.create(code="ZYRCB", name="中原农商银行"),
-    ]
-    staff = User.objects.create_user("bench_county")
-    role_assign(user=staff, role=Role.COUNTY_STAFF, region_code=county)
-    return staff, banks
+    banks = build_banks()
+    return county_staff(county), banks
 
 
 # One row per loan i (1..N): its village (i modulo the villages), amount, term (4-12 quarters),
@@ -91,33 +74,14 @@ LOAN_PARAMS = """
 
 
 def build_loans(loans: int, villages: int, overdue_share: float, staff, banks) -> None:
-    """Households, loans and instalments in three INSERT ... SELECTs. Foreign-key triggers are off
-    for the load (session_replication_role = replica): the rows are consistent by construction,
-    and checking 10 million references one by one would dominate the build."""
-    from django.db import connection
-
+    """Households, loans and instalments in three INSERT ... SELECTs."""
     params = {"loans": loans, "villages": villages, "as_of": AS_OF, "user": staff.pk,
               "bank_a": banks[0].pk, "bank_b": banks[1].pk, "late_per_mille": round(overdue_share * 1000)}  # fmt: skip
     steps = [
-        (
-            "households",
-            f"""
-            INSERT INTO households_household (id, household_no, village_id, head_name, head_id_enc, head_id_hash,
-                head_id_masked, phone, member_count, labor_count, status, attribute, identification_standard,
-                poverty_causes, per_capita_income, bank_name, bank_account_enc, bank_account_hash,
-                bank_account_masked, created_at, updated_at)
-            SELECT i, 'B' || lpad(i::text, 10, '0'), village, '户主' || i, '-', 'bench-' || i,
-                '411722********000X', '', 3, 2, 'poor', 'general', 'national', '[]'::jsonb, 3000, '', '',
-                'bench-acct-' || i, '', now(), now()
-            FROM ({LOAN_PARAMS}) AS l""",
-        ),
+        ("households", households_insert(LOAN_PARAMS)),
         (
             "loans",
-            f"""
-            INSERT INTO loans_loan (id, loan_no, household_id, area_id, township_id, county_id, bank_id, amount,
-                rate, term_months, purpose, repayment_method, other_subsidy, status, disbursed_on,
-                maturity_date, extension_count, renewal_count, principal_outstanding, dpd, classification,
-                created_by_id, created_at, updated_at)
+            f"""{LOANS_INSERT}
             SELECT i, 'BL' || lpad(i::text, 10, '0'), i, village, substr(village, 1, 9), substr(village, 1, 6),
                 CASE WHEN i %% 2 = 0 THEN %(bank_a)s ELSE %(bank_b)s END, amount, 4.75, term, 'breeding',
                 'quarterly_interest_bullet', false, 'active', disbursed_on,
@@ -128,40 +92,14 @@ def build_loans(loans: int, villages: int, overdue_share: float, staff, banks) -
         # Paid: every instalment due before the cut-off, which is the as-of date for good payers
         # and 1-540 days earlier for the late ones. The last instalment (the principal) always
         # falls due after the as-of date, so the loans are all still outstanding.
-        (
-            "instalments",
-            """
-            INSERT INTO loans_instalment (loan_id, seq, start_date, due_date, principal_due, interest_due,
-                principal_paid, interest_paid, settled, in_extension)
-            SELECT l.id, s.seq, (l.disbursed_on + make_interval(months => 3 * (s.seq - 1)))::date, d.due,
-                CASE WHEN s.seq = l.term_months / 3 THEN l.amount ELSE 0 END, d.interest, 0,
-                CASE WHEN d.due < c.cutoff THEN d.interest ELSE 0 END, d.due < c.cutoff, false
-            FROM loans_loan l
-            CROSS JOIN LATERAL generate_series(1, l.term_months / 3) AS s(seq)
-            CROSS JOIN LATERAL (SELECT (l.disbursed_on + make_interval(months => 3 * s.seq))::date AS due,
-                                       round(l.amount * 0.0475 / 4, 2) AS interest) AS d
-            CROSS JOIN LATERAL (SELECT CASE WHEN (l.id * 7) %% 1000 < %(late_per_mille)s
-                                            THEN %(as_of)s::date - (1 + (l.id * 37) %% 540)::int
-                                            ELSE %(as_of)s::date END AS cutoff) AS c""",
-        ),
+        ("instalments", instalments_insert()),
     ]
-    with connection.cursor() as cursor:
-        cursor.execute("SET session_replication_role = replica")
-        for name, sql in steps:
-            started = time.perf_counter()
-            cursor.execute(sql, params)
-            print(
-                f"  {name:<12} {cursor.rowcount:>11,} rows {time.perf_counter() - started:7.1f} s", flush=True
-            )
-        cursor.execute("SET session_replication_role = DEFAULT")
-        for table in ("households_household", "loans_loan"):
-            cursor.execute(
-                f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))"
-            )
-    started = time.perf_counter()
-    with connection.cursor() as cursor:  # a steady-state database: statistics and visibility map
-        cursor.execute("VACUUM ANALYZE households_household, loans_loan, loans_instalment")
-    print(f"  {'vacuum':<12} {'':>11}      {time.perf_counter() - started:7.1f} s", flush=True)
+    bulk_load(
+        steps,
+        params,
+        sequences=("households_household", "loans_loan"),
+        vacuum="VACUUM ANALYZE households_household, loans_loan, loans_instalment",
+    )
 
 
 def time_job(label: str, as_of: datetime.date) -> dict:
@@ -212,22 +150,17 @@ def time_list(staff, county: str, pages: int = 20, page_size: int = 50) -> list[
 
 
 def main(args) -> None:
-    target, admin = database_urls(server_url(), BENCH_DB)
-    print(f"database {BENCH_DB} on {urlsplit(target).hostname}:{urlsplit(target).port or 5432}", flush=True)
-    recreate(admin, BENCH_DB)
-    try:
-        django_setup(target)
-        from django.core.management import call_command
+    with bench_database(BENCH_DB, keep=args.keep):
         from django.db import connection
 
-        call_command("migrate", verbosity=0)
         started = time.perf_counter()
-        counties = build_regions(args.counties)
+        counties = COUNTY_CODES[: args.counties]
+        build_regions(counties)
         staff, banks = build_people(counties[0])
         villages = args.counties * TOWNSHIPS * VILLAGES_PER_TOWNSHIP
         print(f"building {args.loans:,} loans in {villages} villages of {args.counties} counties", flush=True)
         build_loans(args.loans, villages, args.overdue_share, staff, banks)
-        print(f"built in {time.perf_counter() - started:.1f} s (load average {load_average()})\n", flush=True)
+        built(started)
 
         runs = [
             time_job("cold", AS_OF),
@@ -260,28 +193,20 @@ def main(args) -> None:
         worst_list = listed[0][2]  # loan_list as it is, before any vacuum: the worst case
         print(f"\nload average {load_average()}")
         print(f"daily job over {args.loans:,} loans: worst {worst_job:.1f} s (target < {JOB_TARGET_SECONDS} s): "
-              f"{'OK' if worst_job < JOB_TARGET_SECONDS else 'TOO SLOW'}")  # fmt: skip
+              f"{verdict(worst_job < JOB_TARGET_SECONDS)}")  # fmt: skip
         print(f"loan list p95: {worst_list:.1f} ms (target < {LIST_TARGET_MS} ms): "
-              f"{'OK' if worst_list < LIST_TARGET_MS else 'TOO SLOW'}")  # fmt: skip
-    finally:
-        from django.db import connections
-
-        connections.close_all()
-        if not args.keep:
-            recreate(admin, BENCH_DB, drop_only=True)
+              f"{verdict(worst_list < LIST_TARGET_MS)}")  # fmt: skip
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    return command_line(
+        __doc__,
+        BENCH_DB,
+        argv,
+        loans={"type": int, "default": 1_000_000},
+        counties={"type": int, "default": 2, "choices": range(1, len(COUNTY_CODES) + 1)},
+        overdue_share={"type": float, "default": 0.08, "help": "share of loans that stopped paying"},
     )
-    parser.add_argument("--loans", type=int, default=1_000_000)
-    parser.add_argument("--counties", type=int, default=2, choices=range(1, len(COUNTY_CODES) + 1))
-    parser.add_argument(
-        "--overdue-share", type=float, default=0.08, help="share of loans that stopped paying"
-    )
-    parser.add_argument("--keep", action="store_true", help=f"do not drop {BENCH_DB} at the end")
-    return parser.parse_args(argv)
 
 
 if __name__ == "__main__":

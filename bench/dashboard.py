@@ -29,7 +29,6 @@ least 300 requests/s, no errors.
 
 from __future__ import annotations
 
-import argparse
 import csv
 import datetime
 import os
@@ -38,39 +37,38 @@ import sys
 import tempfile
 import time
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
-from urllib.parse import urlsplit
 
-from benchdb import ROOT, database_urls, django_setup, load_average, recreate, server_url
+from benchdb import (
+    CITY,
+    ROOT,
+    TOWNSHIPS,
+    VILLAGES_PER_TOWNSHIP,
+    bench_database,
+    build_banks,
+    build_regions,
+    built,
+    bulk_load,
+    command_line,
+    county_staff,
+    instalments_insert,
+    load_average,
+    verdict,
+)
 
 BENCH_DB = "fupin_bench_dashboard"
 AS_OF = datetime.date(2019, 6, 30)
-TOWNSHIPS, VILLAGES_PER_TOWNSHIP = 20, 25
 ROLLUP_TARGET_S, JOB_TARGET_S, P95_TARGET_MS, RPS_TARGET = 30, 60, 80, 300
 PORT = 8765
 
 
-def build_regions(counties: int) -> list[str]:
-    from organization.models import Region, ServiceUnit
+def build_places(counties: int) -> list[str]:
+    from organization.models import ServiceUnit
 
     codes = [str(411721 + c) for c in range(counties)]
-    rows = [Region(code="411700", name="驻马店市", level="city")]
-    for c, county in enumerate(codes):
-        rows.append(Region(code=county, name=f"第{c + 1}县", level="county", parent_id="411700"))
-        for t in range(TOWNSHIPS):
-            township = f"{county}{100 + t}"
-            rows.append(Region(code=township, name=f"第{t + 1}镇", level="township", parent_id=county))
-            rows += [
-                Region(
-                    code=f"{township}{201 + v}",
-                    name=f"{t + 1}镇{v + 1}村",
-                    level="village",
-                    parent_id=township,
-                )
-                for v in range(VILLAGES_PER_TOWNSHIP)
-            ]
-    Region.objects.bulk_create(rows)
-    ServiceUnit.objects.create(region_id="411700", kind=ServiceUnit.Kind.CITY_OFFICE, name="市财政局")
+    build_regions(codes, village_name="{t}镇{v}村")
+    ServiceUnit.objects.create(region_id=CITY, kind=ServiceUnit.Kind.CITY_OFFICE, name="市财政局")
     ServiceUnit.objects.create(
         region_id=codes[0], kind=ServiceUnit.Kind.COUNTY_CENTRE, name="县金融扶贫服务中心"
     )
@@ -81,17 +79,13 @@ def build_people(county: str):
     from rest_framework.authtoken.models import Token
 
     from credit_rating.services import scorecard_publish_default
-    from organization.models import Bank, Region, Role, User
+    from organization.models import Region, Role, User
     from organization.services import role_assign
 
-    banks = [
-        Bank.objects.create(code="PSBC", name="邮储银行"),
-        Bank.objects.create(code="ZYRCB", name="中原农商银行"),
-    ]
+    banks = build_banks()
     city = User.objects.create_user("bench_city")
-    role_assign(user=city, role=Role.CITY_FINANCE, region_code="411700")
-    staff = User.objects.create_user("bench_county")
-    role_assign(user=staff, role=Role.COUNTY_STAFF, region_code=county)
+    role_assign(user=city, role=Role.CITY_FINANCE, region_code=CITY)
+    staff = county_staff(county)
     card = scorecard_publish_default(
         actor=None, county=Region.objects.get(code=county), effective_from=datetime.date(2017, 1, 1)
     )
@@ -135,21 +129,9 @@ STEPS = [
                                    CASE WHEN j %% 20 < 17 THEN 'active' WHEN j %% 20 < 19 THEN 'closed'
                                         ELSE 'written_off' END AS status,
                                    %(as_of)s::date - ((j * 7919) %% 1000)::int AS disbursed_on) AS p"""),
-    # Active loans' instalments: paid up to the as-of date, or to 1-540 days before it for 8 %.
-    ("instalments", """
-        INSERT INTO loans_instalment (loan_id, seq, start_date, due_date, principal_due, interest_due,
-            principal_paid, interest_paid, settled, in_extension)
-        SELECT l.id, s.seq, (l.disbursed_on + make_interval(months => 3 * (s.seq - 1)))::date, d.due,
-            CASE WHEN s.seq = l.term_months / 3 THEN l.amount ELSE 0 END, d.interest, 0,
-            CASE WHEN d.due < c.cutoff THEN d.interest ELSE 0 END, d.due < c.cutoff, false
-        FROM loans_loan l
-        CROSS JOIN LATERAL generate_series(1, l.term_months / 3) AS s(seq)
-        CROSS JOIN LATERAL (SELECT (l.disbursed_on + make_interval(months => 3 * s.seq))::date AS due,
-                                   round(l.amount * 0.0475 / 4, 2) AS interest) AS d
-        CROSS JOIN LATERAL (SELECT CASE WHEN (l.id * 7) %% 1000 < 80
-                                        THEN %(as_of)s::date - (1 + (l.id * 37) %% 540)::int
-                                        ELSE %(as_of)s::date END AS cutoff) AS c
-        WHERE l.status = 'active'"""),
+    # Active loans' instalments: paid up to the as-of date, or to 1-540 days before it for 8 %
+    # (late_per_mille 80).
+    ("instalments", instalments_insert("WHERE l.status = 'active'")),
     ("ratings", """
         INSERT INTO credit_rating_rating (household_id, scorecard_id, status, scores, score, grade, credit_line,
             drafted_by_id, created_at, approved_on, valid_until, reject_reason)
@@ -175,27 +157,16 @@ STEPS = [
 
 
 def build(households: int, loans: int, villages: int, people) -> None:
-    from django.db import connection
-
     params = {"households": households, "loans": loans, "villages": villages, "as_of": AS_OF,
               "user": people["staff"].pk, "bank_a": people["banks"][0].pk, "bank_b": people["banks"][1].pk,
-              "scorecard": people["scorecard"].pk}  # fmt: skip
-    with connection.cursor() as cursor:
-        cursor.execute("SET session_replication_role = replica")
-        for name, sql in STEPS:
-            started = time.perf_counter()
-            cursor.execute(sql, params)
-            print(
-                f"  {name:<16} {cursor.rowcount:>11,} rows {time.perf_counter() - started:7.1f} s", flush=True
-            )
-        cursor.execute("SET session_replication_role = DEFAULT")
-        for table in ("households_household", "loans_loan"):
-            cursor.execute(
-                f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))"
-            )
-        started = time.perf_counter()
-        cursor.execute("VACUUM ANALYZE")
-    print(f"  {'vacuum analyze':<16} {'':>11}      {time.perf_counter() - started:7.1f} s", flush=True)
+              "scorecard": people["scorecard"].pk, "late_per_mille": 80}  # fmt: skip
+    bulk_load(
+        STEPS,
+        params,
+        sequences=("households_household", "loans_loan"),
+        vacuum="VACUUM ANALYZE",
+        vacuum_label="vacuum analyze",
+    )
 
 
 def timed(label: str, fn) -> dict:
@@ -249,7 +220,9 @@ class CountyStaff(FastHttpUser):
 """
 
 
-def serve(database_url: str, workers: int) -> subprocess.Popen:
+@contextmanager
+def serving(database_url: str, workers: int):
+    """gunicorn serving the benchmark database on PORT, until the block ends."""
     env = {**os.environ, "DATABASE_URL": database_url, "DJANGO_SETTINGS_MODULE": "config.settings.test",
            "CONN_MAX_AGE": "600", "DEBUG": "false"}  # fmt: skip
     server = subprocess.Popen(
@@ -257,14 +230,19 @@ def serve(database_url: str, workers: int) -> subprocess.Popen:
          "--bind", f"127.0.0.1:{PORT}", "--log-level", "warning"],
         cwd=ROOT, env=env,
     )  # fmt: skip
-    for _ in range(100):
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{PORT}/api/v1/schema/", timeout=2)
-            return server
-        except OSError:
-            time.sleep(0.3)
-    server.terminate()
-    raise SystemExit("gunicorn did not start")
+    try:
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{PORT}/api/v1/schema/", timeout=2)
+                break
+            except OSError:
+                time.sleep(0.3)
+        else:
+            raise SystemExit("gunicorn did not start")
+        yield
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
 
 
 def load_test(people, counties: list[str], users: int, seconds: int) -> dict:
@@ -286,22 +264,10 @@ def load_test(people, counties: list[str], users: int, seconds: int) -> dict:
     return {row["Name"]: row for row in rows}
 
 
-def verdict(ok: bool) -> str:
-    return "OK" if ok else "MISSED"
-
-
 def main(args) -> None:
-    target, admin = database_urls(server_url(), BENCH_DB)
-    print(f"database {BENCH_DB} on {urlsplit(target).hostname}:{urlsplit(target).port or 5432}", flush=True)
-    recreate(admin, BENCH_DB)
-    server = None
-    try:
-        django_setup(target)
-        from django.core.management import call_command
-
-        call_command("migrate", verbosity=0)
+    with bench_database(BENCH_DB, keep=args.keep) as target:
         started = time.perf_counter()
-        counties = build_regions(args.counties)
+        counties = build_places(args.counties)
         people = build_people(counties[0])
         villages = args.counties * TOWNSHIPS * VILLAGES_PER_TOWNSHIP
         print(
@@ -309,7 +275,7 @@ def main(args) -> None:
             flush=True,
         )
         build(args.households, args.loans, villages, people)
-        print(f"built in {time.perf_counter() - started:.1f} s (load average {load_average()})\n", flush=True)
+        built(started)
 
         from reporting.jobs import run_all
         from reporting.rollups import compute_rollups
@@ -332,12 +298,12 @@ def main(args) -> None:
             f"snapshot rows: {RegionRollup.objects.count():,} (load average {load_average()})\n", flush=True
         )
 
-        server = serve(target, args.workers)
-        print(
-            f"locust: {args.users} users for {args.seconds} s against gunicorn ({args.workers} workers)",
-            flush=True,
-        )
-        stats = load_test(people, counties, args.users, args.seconds)
+        with serving(target, args.workers):
+            print(
+                f"locust: {args.users} users for {args.seconds} s against gunicorn ({args.workers} workers)",
+                flush=True,
+            )
+            stats = load_test(people, counties, args.users, args.seconds)
         print(
             f"{'request':<22} {'count':>8} {'fails':>6} {'req/s':>7} {'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7} {'max ms':>7}"
         )
@@ -352,36 +318,27 @@ def main(args) -> None:
         p95, rps, fails = float(total["95%"]), float(total["Requests/s"]), int(total["Failure Count"])
         print(f"\nload average {load_average()}")
         print(
-            f"rollups: worst {worst_rollup:.1f} s (target < {ROLLUP_TARGET_S} s): {verdict(worst_rollup < ROLLUP_TARGET_S)}"
+            f"rollups: worst {worst_rollup:.1f} s (target < {ROLLUP_TARGET_S} s): {verdict(worst_rollup < ROLLUP_TARGET_S, 'MISSED')}"
         )
         print(
-            f"daily job with rollups: worst {worst_job:.1f} s (target < {JOB_TARGET_S} s): {verdict(worst_job < JOB_TARGET_S)}"
+            f"daily job with rollups: worst {worst_job:.1f} s (target < {JOB_TARGET_S} s): {verdict(worst_job < JOB_TARGET_S, 'MISSED')}"
         )
         print(f"dashboard: p95 {p95:.0f} ms (< {P95_TARGET_MS}), {rps:.0f} req/s (>= {RPS_TARGET}), {fails} errors: "
-              f"{verdict(p95 < P95_TARGET_MS and rps >= RPS_TARGET and not fails)}")  # fmt: skip
-    finally:
-        if server is not None:
-            server.terminate()
-            server.wait(timeout=30)
-        from django.db import connections
-
-        connections.close_all()
-        if not args.keep:
-            recreate(admin, BENCH_DB, drop_only=True)
+              f"{verdict(p95 < P95_TARGET_MS and rps >= RPS_TARGET and not fails, 'MISSED')}")  # fmt: skip
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    return command_line(
+        __doc__,
+        BENCH_DB,
+        argv,
+        households={"type": int, "default": 3_000_000},
+        loans={"type": int, "default": 1_000_000},
+        counties={"type": int, "default": 10, "choices": range(1, 11)},
+        workers={"type": int, "default": 4, "help": "gunicorn workers"},
+        users={"type": int, "default": 16, "help": "locust users"},
+        seconds={"type": int, "default": 60, "help": "locust run time"},
     )
-    parser.add_argument("--households", type=int, default=3_000_000)
-    parser.add_argument("--loans", type=int, default=1_000_000)
-    parser.add_argument("--counties", type=int, default=10, choices=range(1, 11))
-    parser.add_argument("--workers", type=int, default=4, help="gunicorn workers")
-    parser.add_argument("--users", type=int, default=16, help="locust users")
-    parser.add_argument("--seconds", type=int, default=60, help="locust run time")
-    parser.add_argument("--keep", action="store_true", help=f"do not drop {BENCH_DB} at the end")
-    return parser.parse_args(argv)
 
 
 if __name__ == "__main__":

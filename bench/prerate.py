@@ -18,32 +18,23 @@ and prints seconds and households per second. Target: under 30 s for 30,000 hous
 
 from __future__ import annotations
 
-import argparse
 import datetime
-import os
 import random
 import time
 from decimal import Decimal
-from urllib.parse import urlsplit
 
-from benchdb import DEFAULT_URL, database_urls, django_setup
-from benchdb import recreate as recreate_db
+from benchdb import CITY, bench_database, command_line, county_staff, verdict
 
 BENCH_DB = "fupin_bench_prerate"
-COUNTY, CITY = "411722", "411700"
+COUNTY = "411722"
 TARGET_SECONDS = 30
-
-
-def urls(url: str) -> tuple[str, str]:
-    return database_urls(url, BENCH_DB)
 
 
 def build(households: int, villages: int):
     """The county, its townships and villages, its centre and a county officer, N households."""
     from credit_rating.services import scorecard_publish_default
     from households.models import Household
-    from organization.models import Region, Role, User
-    from organization.services import role_assign
+    from organization.models import Region
     from organization.tests.factories import RegionFactory
 
     city = RegionFactory(code=CITY, name="驻马店市", level=Region.Level.CITY)
@@ -64,8 +55,7 @@ def build(households: int, villages: int):
         ]
         Region.objects.bulk_create(rows)
         village_codes += [r.code for r in rows]
-    user = User.objects.create_user("bench_county")
-    role_assign(user=user, role=Role.COUNTY_STAFF, region_code=COUNTY)
+    user = county_staff(COUNTY)
     scorecard_publish_default(actor=user, county=county, effective_from=datetime.date(2017, 7, 19))
 
     rng = random.Random(20170719)
@@ -91,15 +81,7 @@ def build(households: int, villages: int):
 
 
 def main(args) -> None:
-    url = os.environ.get("DATABASE_URL") or DEFAULT_URL
-    target, admin = urls(url)
-    print(f"database {BENCH_DB} on {urlsplit(url).hostname}:{urlsplit(url).port or 5432}", flush=True)
-    recreate_db(admin, BENCH_DB)
-    try:
-        django_setup(target)
-        from django.core.management import call_command
-
-        call_command("migrate", verbosity=0)
+    with bench_database(BENCH_DB, keep=args.keep):
         started = time.perf_counter()
         user = build(args.households, args.villages)
         print(
@@ -134,26 +116,20 @@ def main(args) -> None:
             rate = args.households / seconds if seconds else 0
             print(f"{name:<8} {seconds:8.2f} {created:8d} {rate:13.0f}")
         worst = max(results[0][1], results[2][1])
-        verdict = "OK" if worst < TARGET_SECONDS else "TOO SLOW"
         print(
-            f"\nprerate of {args.households} households: {worst:.2f} s (target < {TARGET_SECONDS} s): {verdict}"
+            f"\nprerate of {args.households} households: {worst:.2f} s (target < {TARGET_SECONDS} s): "
+            f"{verdict(worst < TARGET_SECONDS)}"
         )
-    finally:
-        from django.db import connections
-
-        connections.close_all()
-        if not args.keep:
-            recreate_db(admin, BENCH_DB, drop_only=True)
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    return command_line(
+        __doc__,
+        BENCH_DB,
+        argv,
+        households={"type": int, "default": 30000},
+        villages={"type": int, "default": 200},
     )
-    parser.add_argument("--households", type=int, default=30000)
-    parser.add_argument("--villages", type=int, default=200)
-    parser.add_argument("--keep", action="store_true", help=f"do not drop {BENCH_DB} at the end")
-    return parser.parse_args(argv)
 
 
 if __name__ == "__main__":

@@ -26,16 +26,26 @@ Target: the batch over 1,000,000 loans in under 30 s.
 
 from __future__ import annotations
 
-import argparse
 import datetime
 import time
-from urllib.parse import urlsplit
 
-from benchdb import database_urls, django_setup, load_average, recreate, server_url
+from benchdb import (
+    CITY,
+    LOANS_INSERT,
+    TOWNSHIPS,
+    VILLAGES_PER_TOWNSHIP,
+    bench_database,
+    built,
+    bulk_load,
+    command_line,
+    county_staff,
+    households_insert,
+    load_average,
+    verdict,
+)
 
 BENCH_DB = "fupin_bench_subsidy"
-COUNTY, CITY = "411722", "411700"
-TOWNSHIPS, VILLAGES_PER_TOWNSHIP = 20, 25
+COUNTY = "411722"
 PERIOD_START = datetime.date(2024, 1, 1)
 TARGET_SECONDS = 30
 
@@ -51,8 +61,7 @@ LOANS = """
 
 
 def build_places_and_people():
-    from organization.models import Bank, BankBranch, Region, Role, User
-    from organization.services import role_assign
+    from organization.models import Bank, BankBranch, Region
     from organization.tests.factories import RegionFactory
 
     city = RegionFactory(code=CITY, name="驻马店市", level=Region.Level.CITY)
@@ -72,15 +81,10 @@ def build_places_and_people():
         )
     bank = Bank.objects.create(code="PSBC", name="邮储银行")
     BankBranch.objects.create(bank=bank, code="PSBC-411722", name="邮储银行上蔡支行").counties.set([county])
-    maker, checker = User.objects.create_user("bench_county"), User.objects.create_user("bench_checker")
-    for user in (maker, checker):
-        role_assign(user=user, role=Role.COUNTY_STAFF, region_code=COUNTY)
-    return county, bank, maker, checker
+    return county, bank, county_staff(COUNTY), county_staff(COUNTY, "bench_checker")
 
 
 def build_loans(loans: int, bank, staff, guarantee: bool) -> None:
-    from django.db import connection
-
     from risk_fund.models import BankAgreement
 
     if guarantee:
@@ -101,25 +105,10 @@ def build_loans(loans: int, bank, staff, guarantee: bool) -> None:
     interest = "round(l.amount * 0.0435 / 4, 2)"
     paid_on = f"CASE WHEN s = 3 AND l.id %% 100 < 8 THEN {due} + 10 ELSE {due} END"
     steps = [
-        (
-            "households",
-            f"""
-            INSERT INTO households_household (id, household_no, village_id, head_name, head_id_enc, head_id_hash,
-                head_id_masked, phone, member_count, labor_count, status, attribute, identification_standard,
-                poverty_causes, per_capita_income, bank_name, bank_account_enc, bank_account_hash,
-                bank_account_masked, created_at, updated_at)
-            SELECT i, 'B' || lpad(i::text, 10, '0'), village, '户主' || i, '-', 'bench-' || i,
-                '411722********000X', '', 3, 2, 'poor', 'general', 'national', '[]'::jsonb, 3000, '', '',
-                'bench-acct-' || i, '', now(), now()
-            FROM ({LOANS}) AS l""",
-        ),
+        ("households", households_insert(LOANS)),
         (
             "loans",
-            f"""
-            INSERT INTO loans_loan (id, loan_no, household_id, area_id, township_id, county_id, bank_id, amount,
-                rate, term_months, purpose, repayment_method, other_subsidy, status, disbursed_on,
-                maturity_date, extension_count, renewal_count, principal_outstanding, dpd, classification,
-                created_by_id, created_at, updated_at)
+            f"""{LOANS_INSERT}
             SELECT i, 'BL' || lpad(i::text, 10, '0'), i, village, substr(village, 1, 9), substr(village, 1, 6),
                 %(bank)s, amount, 4.35, 12, 'breeding', 'quarterly_interest_bullet', i %% 50 = 3, 'active',
                 disbursed_on, (disbursed_on + interval '12 months')::date, 0, 0, amount, 0, 'normal',
@@ -153,25 +142,9 @@ def build_loans(loans: int, bank, staff, guarantee: bool) -> None:
             FROM loans_repayment r""",
         ),
     ]
-    with connection.cursor() as cursor:
-        cursor.execute("SET session_replication_role = replica")
-        for name, sql in steps:
-            started = time.perf_counter()
-            cursor.execute(sql, params)
-            print(
-                f"  {name:<12} {cursor.rowcount:>11,} rows {time.perf_counter() - started:7.1f} s", flush=True
-            )
-        cursor.execute("SET session_replication_role = DEFAULT")
-        for table in ("households_household", "loans_loan", "loans_instalment", "loans_repayment",
-                      "loans_repaymentallocation"):  # fmt: skip
-            cursor.execute(
-                f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))"
-            )
-    started = time.perf_counter()
-    with connection.cursor() as cursor:
-        cursor.execute("VACUUM ANALYZE households_household, loans_loan, loans_instalment, loans_repayment, "
-                       "loans_repaymentallocation")  # fmt: skip
-    print(f"  {'vacuum':<12} {'':>11}      {time.perf_counter() - started:7.1f} s", flush=True)
+    tables = ("households_household", "loans_loan", "loans_instalment", "loans_repayment",
+              "loans_repaymentallocation")  # fmt: skip
+    bulk_load(steps, params, sequences=tables, vacuum=f"VACUUM ANALYZE {', '.join(tables)}")
 
 
 def time_phases() -> dict:
@@ -215,22 +188,16 @@ def timed(label: str, fn):
 
 
 def main(args) -> None:
-    target, admin = database_urls(server_url(), BENCH_DB)
-    print(f"database {BENCH_DB} on {urlsplit(target).hostname}:{urlsplit(target).port or 5432}", flush=True)
-    recreate(admin, BENCH_DB)
-    try:
-        django_setup(target)
-        from django.core.management import call_command
+    with bench_database(BENCH_DB, keep=args.keep):
         from django.db.models import Count
 
-        call_command("migrate", verbosity=0)
         from subsidy import services
 
         started = time.perf_counter()
         county, bank, maker, checker = build_places_and_people()
         print(f"building {args.loans:,} loans", flush=True)
         build_loans(args.loans, bank, maker, not args.no_guarantee)
-        print(f"built in {time.perf_counter() - started:.1f} s (load average {load_average()})\n", flush=True)
+        built(started)
 
         phases = time_phases()
         batch, created = timed(
@@ -255,25 +222,17 @@ def main(args) -> None:
             print(f"  {row['kind']:<14} {row['excluded_reason'] or '(paid)':<18} {row['n']:>10,}")
         worst = max(created, recomputed)
         print(f"\nbatch over {args.loans:,} loans: create {created:.1f} s, recompute {recomputed:.1f} s "
-              f"(target < {TARGET_SECONDS} s): {'OK' if worst < TARGET_SECONDS else 'TOO SLOW'}")  # fmt: skip
-    finally:
-        from django.db import connections
-
-        connections.close_all()
-        if not args.keep:
-            recreate(admin, BENCH_DB, drop_only=True)
+              f"(target < {TARGET_SECONDS} s): {verdict(worst < TARGET_SECONDS)}")  # fmt: skip
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    return command_line(
+        __doc__,
+        BENCH_DB,
+        argv,
+        loans={"type": int, "default": 1_000_000},
+        no_guarantee={"action": "store_true", "help": "no guarantee agency: interest lines only"},
     )
-    parser.add_argument("--loans", type=int, default=1_000_000)
-    parser.add_argument(
-        "--no-guarantee", action="store_true", help="no guarantee agency: interest lines only"
-    )
-    parser.add_argument("--keep", action="store_true", help=f"do not drop {BENCH_DB} at the end")
-    return parser.parse_args(argv)
 
 
 if __name__ == "__main__":

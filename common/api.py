@@ -1,12 +1,13 @@
-"""API plumbing shared by every app: pagination and the one error shape
-{"code", "detail", "errors"}."""
+"""API plumbing shared by every app: pagination, the one error shape {"code", "detail", "errors"}
+and the views of a workflow's actions."""
 
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
-from drf_spectacular.utils import inline_serializer
+from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import exceptions, serializers, status
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
+from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from .errors import ApplicationError, Forbidden
@@ -74,3 +75,44 @@ def paginated_schema(serializer_class, name: str):
             "results": serializer_class(many=True),
         },
     )
+
+
+def action_view(
+    action: str,
+    actions: dict,
+    *,
+    name: str,
+    operation: str,
+    get_object,
+    output_serializer,
+    respond,
+    created: tuple[str, ...] = (),
+    doc: str | None = None,
+):
+    """The view of POST .../{pk}/<action>/: one route per action of a workflow, each with its own
+    schema entry (operation_id "<operation>_<action>", its own request body).
+
+    `actions` maps an action to (input serializer or None, perform(user, obj, data)). The view
+    gets the object in the caller's scope (get_object(user=, pk=): 404 outside it), checks the
+    body with the input serializer (none: no body, data {}), performs the action and answers with
+    respond(request, result), serialized as output_serializer: 201 for the actions in `created`,
+    else 200. The view class is "<name><Action>Api" ("mark-paid": "MarkPaid"), documented by `doc`."""
+    input_serializer, perform = actions[action]
+    code = status.HTTP_201_CREATED if action in created else status.HTTP_200_OK
+
+    @extend_schema(
+        operation_id=f"{operation}_{action.replace('-', '_')}",
+        request=input_serializer,
+        responses={code: output_serializer},
+    )
+    def post(self, request, pk):
+        obj = get_object(user=request.user, pk=pk)
+        data = {}
+        if input_serializer is not None:
+            checked = input_serializer(data=request.data)
+            checked.is_valid(raise_exception=True)
+            data = checked.validated_data
+        return Response(respond(request, perform(request.user, obj, data)), status=code)
+
+    view = type(f"{name}{action.title().replace('-', '')}Api", (APIView,), {"post": post, "__doc__": doc})
+    return view.as_view()

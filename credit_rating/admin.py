@@ -6,6 +6,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 
+from common.admin import ReadOnlyAdminMixin
 from common.clock import today
 from common.errors import ApplicationError
 
@@ -150,7 +151,7 @@ class RatingEventInline(admin.TabularInline):
 
 
 @admin.register(Rating)
-class RatingAdmin(admin.ModelAdmin):
+class RatingAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Read-only: ratings move only through the workflow (services)."""
 
     list_display = (
@@ -171,15 +172,6 @@ class RatingAdmin(admin.ModelAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         return [f.name for f in self.model._meta.fields]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(CreditLineFreeze)

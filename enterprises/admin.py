@@ -1,6 +1,8 @@
 from django.contrib import admin
 from simple_history.admin import SimpleHistoryAdmin
 
+from common.admin import ReadOnlyAdminMixin
+
 from .models import BenefitLink, Enterprise, RecognitionEvent
 
 
@@ -28,7 +30,7 @@ class BenefitLinkInline(_ReadOnlyInline):
 
 
 @admin.register(Enterprise)
-class EnterpriseAdmin(SimpleHistoryAdmin):
+class EnterpriseAdmin(ReadOnlyAdminMixin, SimpleHistoryAdmin):
     """Read-only here: writes go through enterprises.services (credit code check, scope,
     recognition history), from the pages, the API or the importer."""
 
@@ -38,46 +40,19 @@ class EnterpriseAdmin(SimpleHistoryAdmin):
     list_select_related = ("township",)
     inlines = [RecognitionEventInline, BenefitLinkInline]
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
 
 @admin.register(RecognitionEvent)
-class RecognitionEventAdmin(admin.ModelAdmin):
+class RecognitionEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("decided_on", "enterprise", "action", "decision_no", "actor", "at")
     list_filter = ("action",)
     search_fields = ("enterprise__name", "decision_no")
     list_select_related = ("enterprise", "actor")
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
 
 @admin.register(BenefitLink)
-class BenefitLinkAdmin(admin.ModelAdmin):
+class BenefitLinkAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("enterprise", "household", "mode", "start_date", "end_date", "annual_benefit")
     list_filter = ("mode",)
     search_fields = ("enterprise__name", "household__household_no", "household__head_name")
     list_select_related = ("enterprise", "household")
     raw_id_fields = ("enterprise", "household")
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

@@ -1,10 +1,12 @@
 from django.contrib import admin
 
+from common.admin import ReadOnlyAdminMixin
+
 from .models import ImportJob
 
 
 @admin.register(ImportJob)
-class ImportJobAdmin(admin.ModelAdmin):
+class ImportJobAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Read-only: jobs are made by uploads and run by the worker (imports.services)."""
 
     list_display = (
@@ -16,15 +18,6 @@ class ImportJobAdmin(admin.ModelAdmin):
     date_hierarchy = "created_at"
     list_select_related = ("created_by",)
     exclude = ("errors",)  # up to 1,000 rows of uploaded values: see the job page instead
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def get_readonly_fields(self, request, obj=None):
         return [f.name for f in self.model._meta.fields if f.name != "errors"]

@@ -8,6 +8,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from common.api import action_view as common_action_view
 from common.api import paginated_response, paginated_schema
 from common.clock import today
 from common.money import rate_text
@@ -237,8 +238,8 @@ class LoanExtendInputSerializer(serializers.Serializer):
 
 
 def _transition(action, field):
-    return lambda request, loan, data: services.loan_transition(
-        actor=request.user, loan=loan, action=action, comment=data.get(field, "")
+    return lambda user, loan, data: services.loan_transition(
+        actor=user, loan=loan, action=action, comment=data.get(field, "")
     )
 
 
@@ -253,59 +254,38 @@ ACTIONS = {
     "write-off": (LoanReasonInputSerializer, _transition("write-off", "reason")),
     "disburse": (
         LoanDisburseInputSerializer,
-        lambda request, loan, data: services.loan_disburse(
-            actor=request.user, loan=loan, disbursed_on=data.get("disbursed_on") or today()
+        lambda user, loan, data: services.loan_disburse(
+            actor=user, loan=loan, disbursed_on=data.get("disbursed_on") or today()
         ),
     ),
     "extend": (
         LoanExtendInputSerializer,
-        lambda request, loan, data: services.loan_extend(
-            actor=request.user, loan=loan, months=data["months"], reason=data["reason"]
+        lambda user, loan, data: services.loan_extend(
+            actor=user, loan=loan, months=data["months"], reason=data["reason"]
         ),
     ),
     # Answers with the new application (status draft), renewed_from pointing at this loan.
     "renew": (
         LoanCommentInputSerializer,
-        lambda request, loan, data: services.loan_renew(actor=request.user, loan=loan),
+        lambda user, loan, data: services.loan_renew(actor=user, loan=loan),
     ),
 }
 
 
-class LoanActionApi(APIView):
-    """POST /loans/{id}/<action>/, one route per action (config/urls.py)."""
-
-    action_name: str = ""
-
-    def post(self, request, pk):
-        input_serializer, perform = ACTIONS[self.action_name]
-        loan = selectors.loan_get_for_user(user=request.user, pk=pk)
-        data = input_serializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        result = perform(request, loan, data.validated_data)
-        code = status.HTTP_201_CREATED if self.action_name == "renew" else status.HTTP_200_OK
-        return Response(_detail(request, result), status=code)
-
-
 def action_view(action: str):
-    """The view of one action, with its own schema entry."""
-    input_serializer = ACTIONS[action][0]
-
-    def post(self, request, pk):  # a function of its own, so that each action has its own schema
-        return LoanActionApi.post(self, request, pk)
-
-    view = type(
-        f"Loan{action.title().replace('-', '')}Api",
-        (LoanActionApi,),
-        {
-            "action_name": action,
-            "post": extend_schema(
-                operation_id=f"loans_{action.replace('-', '_')}",
-                request=input_serializer,
-                responses={201 if action == "renew" else 200: LoanDetailOutputSerializer},
-            )(post),
-        },
+    """POST /loans/{id}/<action>/, one route per action (config/urls.py), each with its own schema
+    entry; renew answers 201 with the new application."""
+    return common_action_view(
+        action,
+        ACTIONS,
+        name="Loan",
+        operation="loans",
+        get_object=selectors.loan_get_for_user,
+        output_serializer=LoanDetailOutputSerializer,
+        respond=_detail,
+        created=("renew",),
+        doc="POST /loans/{id}/<action>/, one route per action (config/urls.py).",
     )
-    return view.as_view()
 
 
 # --- repayments and checks -----------------------------------------------------------------------

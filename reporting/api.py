@@ -70,6 +70,13 @@ class DashboardFilterSerializer(serializers.Serializer):
     as_of = serializers.DateField(required=False)
 
 
+def dashboard_cache_key(version: tuple) -> str:
+    """The cache key of a dashboard_version: its parts in ISO form, so that the key holds no space
+    (computed_at's str() has one, which memcached refuses) and stays well under 250 characters."""
+    code, pk, as_of, computed_at = version
+    return f"reporting:dashboard:{code}:{pk}:{as_of.isoformat()}:{computed_at.isoformat()}"
+
+
 class DashboardApi(APIView):
     """A region's figures and its child regions' on a snapshot date (the latest on or before
     `as_of`; the latest when omitted). `region` defaults to the caller's own (the city, the county...).
@@ -93,7 +100,7 @@ class DashboardApi(APIView):
             region_code=params.validated_data.get("region"),
             as_of=params.validated_data.get("as_of"),
         )
-        key = "reporting:dashboard:{}:{}:{}:{}".format(*version)
+        key = dashboard_cache_key(version)
         body = cache.get(key)
         if body is None:
             data = selectors.dashboard(user=request.user, version=version)

@@ -3,39 +3,30 @@ pages and the API), so nothing is added, changed or deleted here."""
 
 from django.contrib import admin
 
+from common.admin import ReadOnlyAdminMixin
+
 from .models import BankAgreement, CompensationClaim, FundEntry, Recovery
 
 
-class ReadOnly(admin.ModelAdmin):
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
 @admin.register(FundEntry)
-class FundEntryAdmin(ReadOnly):
+class FundEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("county", "received_on", "kind", "amount", "source", "reference", "created_by")
     list_filter = ("kind", "county")
     date_hierarchy = "received_on"
 
 
 @admin.register(BankAgreement)
-class BankAgreementAdmin(ReadOnly):
+class BankAgreementAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("county", "bank", "split_label", "leverage_multiple", "valid_from", "valid_until")
     list_filter = ("county", "bank")
 
 
 @admin.register(CompensationClaim)
-class CompensationClaimAdmin(ReadOnly):
+class CompensationClaimAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("id", "loan", "county", "bank", "status", "dpd", "fund_share", "filed_at", "paid_at")
     list_filter = ("status", "county", "bank")
 
 
 @admin.register(Recovery)
-class RecoveryAdmin(ReadOnly):
+class RecoveryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("claim", "received_on", "amount", "fund_part", "guarantee_part", "bank_part")

@@ -8,7 +8,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from common.api import paginated_response, paginated_schema
+from common.api import action_view, paginated_response, paginated_schema
 from common.clock import today
 from loans.idempotency import idempotent
 from loans.selectors import loan_get_for_user
@@ -225,32 +225,28 @@ class ReasonInputSerializer(serializers.Serializer):
     reason = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
 
 
+# action -> (input serializer, what to do); every action answers with the claim.
+CLAIM_ACTIONS = {
+    "verify": (None, lambda user, claim, data: services.claim_verify(actor=user, claim=claim)),
+    "pay": (None, lambda user, claim, data: services.claim_pay(actor=user, claim=claim)),
+    "reject": (
+        ReasonInputSerializer,
+        lambda user, claim, data: services.claim_reject(actor=user, claim=claim, reason=data["reason"]),
+    ),
+}
+
+
 def claim_action_view(action: str):
     """POST /compensation-claims/{id}/<verify|pay|reject>/."""
-
-    class ClaimActionApi(APIView):
-        @extend_schema(
-            operation_id=f"compensation_claims_{action}",
-            request=ReasonInputSerializer if action == "reject" else None,
-            responses=ClaimDetailOutputSerializer,
-        )
-        def post(self, request, pk):
-            claim = selectors.claim_get_for_user(user=request.user, pk=pk)
-            if action == "reject":
-                data = ReasonInputSerializer(data=request.data)
-                data.is_valid(raise_exception=True)
-                claim = services.claim_reject(
-                    actor=request.user, claim=claim, reason=data.validated_data["reason"]
-                )
-            else:
-                claim = getattr(services, f"claim_{action}")(actor=request.user, claim=claim)
-            return Response(claim_detail(request, claim))
-
-    ClaimActionApi.__name__ = f"Claim{action.title()}Api"
-    return ClaimActionApi.as_view()
-
-
-CLAIM_ACTIONS = ("verify", "pay", "reject")
+    return action_view(
+        action,
+        CLAIM_ACTIONS,
+        name="Claim",
+        operation="compensation_claims",
+        get_object=selectors.claim_get_for_user,
+        output_serializer=ClaimDetailOutputSerializer,
+        respond=claim_detail,
+    )
 
 
 # --- recoveries --------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from common.api import action_view as common_action_view
 from common.api import paginated_response, paginated_schema
 from common.clock import today
 from organization.models import Bank
@@ -206,24 +207,15 @@ ACTIONS = {
 
 def action_view(action: str):
     """POST /subsidy/batches/{id}/<action>/, each with its own schema entry."""
-    input_serializer, perform = ACTIONS[action]
-
-    @extend_schema(
-        operation_id=f"subsidy_batches_{action.replace('-', '_')}",
-        request=input_serializer,
-        responses=SubsidyBatchDetailOutputSerializer,
+    return common_action_view(
+        action,
+        ACTIONS,
+        name="Batch",
+        operation="subsidy_batches",
+        get_object=selectors.batch_get_for_user,
+        output_serializer=SubsidyBatchDetailOutputSerializer,
+        respond=_detail,
     )
-    def post(self, request, pk):
-        batch = selectors.batch_get_for_user(user=request.user, pk=pk)
-        data = {}
-        if input_serializer is not None:
-            checked = input_serializer(data=request.data)
-            checked.is_valid(raise_exception=True)
-            data = checked.validated_data
-        return Response(_detail(request, perform(request.user, batch, data)))
-
-    name = f"Batch{action.title().replace('-', '')}Api"
-    return type(name, (APIView,), {"post": post}).as_view()
 
 
 class BatchExportApi(APIView):
