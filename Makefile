@@ -3,6 +3,7 @@
 #
 #   make demo [HOUSEHOLDS=20000]   migrate + seed the embedded SQLite db, then runserver
 #   make test [PYTEST_ARGS=...]    the whole pytest suite
+#   make fuzz [FUZZ_EXAMPLES=200]  schemathesis over the whole API as each role, many examples
 #   make smoke                     seed a throw-away SQLite db and request every page as every demo user
 #   make lint                      ruff check + ruff format --check
 #   make clean / make distclean
@@ -13,6 +14,7 @@ SHELL := /bin/bash
 
 HOUSEHOLDS ?= 20000
 SMOKE_HOUSEHOLDS ?= 300
+FUZZ_EXAMPLES ?= 200
 DEMO_ADDR ?= 127.0.0.1:8000
 PYTEST_ARGS ?= -n 2
 
@@ -33,7 +35,7 @@ DEMO_ENV := env -u DATABASE_URL -u REDIS_URL -u CELERY_TASK_ALWAYS_EAGER -u MEDI
 	-u SECRET_KEY -u PII_ENCRYPTION_KEYS -u PII_HASH_KEY \
 	DJANGO_SETTINGS_MODULE=config.settings.local DEBUG=true
 
-.PHONY: help env demo test smoke lint clean distclean
+.PHONY: help env demo test fuzz smoke lint clean distclean
 
 help:
 	@sed -n 's/^#   //p' $(MAKEFILE_LIST)
@@ -54,6 +56,10 @@ demo: env
 # pytest exits 5 when it collects nothing; make treats that as the failure it is.
 test: env
 	$(RUN) pytest -p no:cacheprovider $(PYTEST_ARGS)
+
+# The quick run of tests/test_fuzz.py is part of `make test`; this one adds the coverage phase.
+fuzz: env
+	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(RUN) pytest -p no:cacheprovider tests/test_fuzz.py
 
 smoke: env
 	tmp=$$(mktemp -d "$${TMPDIR:-/tmp}/fupin-smoke.XXXXXX"); \

@@ -1,8 +1,10 @@
+from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from common import job_api
+from common.security import content_security_policy
 from enterprises import api as enterprise_api
 from households import api as household_api
 from imports import api as import_api
@@ -66,7 +68,14 @@ api_v1 = [
     path("", include("reporting.api_urls")),
     path("jobs/<int:pk>/", job_api.JobDetailApi.as_view(), name="job-detail"),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    # The split view serves Swagger UI's start-up script as a file of its own (no inline <script>).
+    path(
+        "docs/",
+        content_security_policy(settings.CONTENT_SECURITY_POLICY_API_DOCS)(
+            SpectacularSwaggerSplitView.as_view(url_name="api-schema")
+        ),
+        name="api-docs",
+    ),
 ]
 
 urlpatterns = [

@@ -156,7 +156,7 @@ class MonthlyReportApi(APIView):
 
     class FilterSerializer(serializers.Serializer):
         month = serializers.RegexField(
-            r"^\d{4}-(0[1-9]|1[0-2])$", error_messages={"invalid": "请用 YYYY-MM 格式。"}
+            r"^(19|20)\d{2}-(0[1-9]|1[0-2])$", error_messages={"invalid": "请用 YYYY-MM 格式。"}
         )
         region = serializers.CharField(required=False, max_length=12)
 

@@ -313,3 +313,80 @@ def test_county_staff_sees_only_its_county(live_server, dashboard_data, page):
     assert_chart_drawn(page, "chart-coverage")
     response = page.goto(f"{live_server.url}/dashboard/?region=411721")
     assert response.status == 404
+
+
+CSP_PAGES = (
+    "/dashboard/",
+    "/dashboard/assessment/",
+    "/households/",
+    "/imports/",
+    "/ratings/coverage/",
+    "/enterprises/",
+    "/api/v1/docs/",
+)
+
+
+def watch_csp(page) -> list[str]:
+    """Every Content-Security-Policy refusal Chromium reports on this page from now on."""
+    refused: list[str] = []
+    page.on(
+        "console",
+        lambda message: (
+            refused.append(f"{page.url}: {message.text}")
+            if "Content Security Policy" in message.text
+            else None
+        ),
+    )
+    return refused
+
+
+def test_no_page_is_refused_by_the_content_security_policy(live_server, dashboard_data, households, page):
+    """The policy (common.security) forbids inline scripts and <style> elements: the pages
+    that run scripts (dashboard charts, import progress, prerating, check-all, Swagger UI) still
+    run them, and the browser reports no refusal. The last step proves the watch would see one."""
+    from common.models import Job
+    from credit_rating.tests.factories import publish_default
+    from enterprises.tests.factories import EnterpriseFactory
+
+    staff = dashboard_data["county_staff"]
+    county = households["a1"].village.parent.parent
+    publish_default(county)
+    EnterpriseFactory(township=households["a1"].village.parent)
+    refused = watch_csp(page)
+    log_in(page, live_server.url, staff)
+    for url in CSP_PAGES:
+        response = page.goto(f"{live_server.url}{url}")
+        assert response.status == 200, url
+        assert response.headers["content-security-policy"], url
+    page.goto(f"{live_server.url}/dashboard/")
+    assert_chart_drawn(page, "chart-coverage")
+    page.goto(f"{live_server.url}/api/v1/docs/")
+    page.wait_for_selector(".swagger-ui .info .title")  # Swagger UI started from its script file
+    page.goto(f"{live_server.url}/enterprises/")
+    page.click("table >> a >> nth=0")
+    page.wait_for_selector(".enterprise-page")
+
+    # Prerating (its job script) makes drafts; the draft tab's check-all box (its own script).
+    page.goto(f"{live_server.url}/ratings/prerate/")
+    page.select_option("#prerate-form select", "411722")
+    page.click("#start-prerate")
+    page.wait_for_url("**/ratings/prerate/?job=*")
+    # A job still running: the page polls it and reloads once it has ended.
+    job = Job.objects.create(kind="prerate", created_by=staff, params={"region": "411722"})
+    page.goto(f"{live_server.url}/ratings/prerate/?job={job.pk}")
+    assert page.get_attribute("#job", "data-done") == "0"
+    Job.objects.filter(pk=job.pk).update(status=Job.Status.SUCCEEDED, progress=100)
+    page.wait_for_function("() => document.getElementById('job')?.dataset.done === '1'")
+    page.goto(f"{live_server.url}/ratings/?tab=draft")
+    boxes = page.locator(".row-check")
+    assert boxes.count() >= 1
+    page.check("#check-all")
+    assert all(boxes.nth(i).is_checked() for i in range(boxes.count()))
+    assert refused == []
+
+    # The control: an inline script is refused, and the watch sees it.
+    page.evaluate(
+        "() => { const s = document.createElement('script'); s.textContent = 'window.x = 1'; document.body.append(s); }"
+    )
+    page.wait_for_timeout(200)
+    assert refused and page.evaluate("window.x") is None

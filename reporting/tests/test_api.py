@@ -138,3 +138,11 @@ def test_the_trend(api, personas, computed):
     assert [r["as_of"] for r in rows] == ["2019-05-31", "2019-06-30"]
     assert rows[-1]["borrowed_households_cumulative"] == 4
     assert api(personas["county_staff"]).get(f"{URL}trend/", {"region": "411721"}).status_code == 404
+
+
+@pytest.mark.parametrize("month", ["0000-01", "9999-12"])
+def test_a_monthly_report_for_an_impossible_year_is_a_400(api, personas, regions, month):
+    """Found by fuzzing: year 0 (and 9999-12, whose month end is in year 10000) raised ValueError."""
+    response = api(personas["city"]).get("/api/v1/reports/monthly.xlsx", {"month": month})
+    assert response.status_code == 400
+    assert "month" in response.json()["errors"]
