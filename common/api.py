@@ -116,3 +116,8 @@ def action_view(
 
     view = type(f"{name}{action.title().replace('-', '')}Api", (APIView,), {"post": post, "__doc__": doc})
     return view.as_view()
+
+
+def MoneySerializerField(**kwargs) -> serializers.DecimalField:  # noqa: N802 (reads like a field class)
+    """Money in and out of the API: a string with two places ("50000.00"), like MoneyField."""
+    return serializers.DecimalField(max_digits=14, decimal_places=2, **kwargs)

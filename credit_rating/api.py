@@ -7,7 +7,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from common.api import paginated_response, paginated_schema
+from common.api import MoneySerializerField, paginated_response, paginated_schema
 from common.clock import today
 from households.selectors import household_get_for_user
 from organization.selectors import region_get_for_user
@@ -25,13 +25,13 @@ class IndicatorOutputSerializer(serializers.Serializer):
     weight = serializers.DecimalField(max_digits=5, decimal_places=2)
     max = serializers.DecimalField(source="max_score", max_digits=5, decimal_places=2)
     source = serializers.CharField()
-    full_marks_at = serializers.DecimalField(max_digits=14, decimal_places=2, allow_null=True)
+    full_marks_at = MoneySerializerField(allow_null=True)
 
 
 class GradeBandOutputSerializer(serializers.Serializer):
     grade = serializers.CharField()
     min_score = serializers.DecimalField(max_digits=5, decimal_places=2)
-    credit_line = serializers.DecimalField(max_digits=14, decimal_places=2)
+    credit_line = MoneySerializerField()
 
 
 class ScorecardOutputSerializer(serializers.Serializer):
@@ -57,7 +57,7 @@ class RatingOutputSerializer(serializers.Serializer):
     status = serializers.CharField()
     score = serializers.DecimalField(max_digits=5, decimal_places=2)
     grade = serializers.CharField()
-    credit_line = serializers.DecimalField(max_digits=14, decimal_places=2)
+    credit_line = MoneySerializerField()
     scorecard_version = serializers.IntegerField(source="scorecard.version")
     drafted_by = serializers.CharField(source="drafted_by.username")
     created_at = serializers.DateTimeField()
@@ -257,7 +257,7 @@ class HouseholdRatingApi(APIView):
         id = serializers.IntegerField()
         grade = serializers.CharField()
         score = serializers.DecimalField(max_digits=5, decimal_places=2)
-        credit_line = serializers.DecimalField(max_digits=14, decimal_places=2)
+        credit_line = MoneySerializerField()
         approved_on = serializers.DateField()
         valid_until = serializers.DateField()
         scorecard_version = serializers.IntegerField(source="scorecard.version")
@@ -267,7 +267,7 @@ class HouseholdRatingApi(APIView):
         status = serializers.CharField()
         grade = serializers.CharField()
         score = serializers.DecimalField(max_digits=5, decimal_places=2)
-        credit_line = serializers.DecimalField(max_digits=14, decimal_places=2)
+        credit_line = MoneySerializerField()
         scorecard_version = serializers.IntegerField(source="scorecard.version")
         created_at = serializers.DateTimeField()
         approved_on = serializers.DateField(allow_null=True)
@@ -276,7 +276,7 @@ class HouseholdRatingApi(APIView):
     class OutputSerializer(serializers.Serializer):
         household = serializers.IntegerField()
         effective = serializers.SerializerMethodField()
-        available_credit_line = serializers.DecimalField(max_digits=14, decimal_places=2)
+        available_credit_line = MoneySerializerField()
         frozen = serializers.BooleanField()
         history = serializers.SerializerMethodField()
 

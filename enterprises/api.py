@@ -6,7 +6,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from common.api import paginated_response, paginated_schema
+from common.api import MoneySerializerField, paginated_response, paginated_schema
 from common.clock import today
 
 from . import selectors, services
@@ -157,7 +157,7 @@ class LinkOutputSerializer(serializers.Serializer):
     mode = serializers.CharField()
     start_date = serializers.DateField()
     end_date = serializers.DateField(allow_null=True)
-    annual_benefit = serializers.DecimalField(max_digits=14, decimal_places=2)
+    annual_benefit = MoneySerializerField()
     in_force = serializers.SerializerMethodField()
     end_reason = serializers.CharField()
 
@@ -171,7 +171,7 @@ class EnterpriseLinkListCreateApi(APIView):
         mode = serializers.CharField(max_length=30)
         start_date = serializers.DateField()
         end_date = serializers.DateField(required=False, allow_null=True)
-        annual_benefit = serializers.DecimalField(max_digits=14, decimal_places=2, min_value=0)
+        annual_benefit = MoneySerializerField(min_value=0)
 
     @extend_schema(responses=LinkOutputSerializer(many=True))
     def get(self, request, pk):
@@ -212,15 +212,15 @@ class EnterpriseEligibilityApi(APIView):
 
     class FilterSerializer(serializers.Serializer):
         on = serializers.DateField(required=False)
-        amount = serializers.DecimalField(max_digits=14, decimal_places=2, required=False, min_value=0)
+        amount = MoneySerializerField(required=False, min_value=0)
 
     class OutputSerializer(serializers.Serializer):
         on = serializers.DateField()
         recognized = serializers.BooleanField(source="recognised")
         cooperative_old_enough = serializers.BooleanField()
         households_led = serializers.IntegerField()
-        cap_per_household = serializers.DecimalField(max_digits=14, decimal_places=2)
-        loan_cap = serializers.DecimalField(max_digits=14, decimal_places=2)
+        cap_per_household = MoneySerializerField()
+        loan_cap = MoneySerializerField()
         eligible = serializers.BooleanField()
         refusals = inline_serializer(
             "EnterpriseRefusal",

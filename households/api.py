@@ -7,7 +7,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from common.api import paginated_response, paginated_schema
+from common.api import MoneySerializerField, paginated_response, paginated_schema
 
 from . import exports, selectors, services
 from .models import HouseholdStatus
@@ -36,7 +36,7 @@ class HouseholdOutputSerializer(serializers.Serializer):
     attribute = serializers.CharField()
     identification_standard = serializers.CharField()
     poverty_causes = serializers.ListField(child=serializers.CharField())
-    per_capita_income = serializers.DecimalField(max_digits=14, decimal_places=2, allow_null=True)
+    per_capita_income = MoneySerializerField(allow_null=True)
     bank_name = serializers.CharField()
     bank_account_masked = serializers.CharField()
 

@@ -8,8 +8,8 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from common.api import MoneySerializerField, paginated_response, paginated_schema
 from common.api import action_view as common_action_view
-from common.api import paginated_response, paginated_schema
 from common.clock import today
 from common.money import rate_text
 from enterprises.selectors import enterprise_get_for_user
@@ -52,7 +52,7 @@ class LoanOutputSerializer(serializers.Serializer):
     enterprise = serializers.IntegerField(source="enterprise_id", allow_null=True)
     area_code = serializers.CharField(source="area_id")
     bank = serializers.CharField(source="bank.code")
-    amount = serializers.DecimalField(max_digits=14, decimal_places=2)
+    amount = MoneySerializerField()
     rate = RateField()
     term_months = serializers.IntegerField()
     purpose = serializers.CharField()
@@ -61,7 +61,7 @@ class LoanOutputSerializer(serializers.Serializer):
     notice_ends_on = serializers.DateField(allow_null=True)
     disbursed_on = serializers.DateField(allow_null=True)
     maturity_date = serializers.DateField(allow_null=True)
-    principal_outstanding = serializers.DecimalField(max_digits=14, decimal_places=2)
+    principal_outstanding = MoneySerializerField()
     dpd = serializers.IntegerField()
     classification = serializers.CharField()
     extension_count = serializers.IntegerField()
@@ -79,10 +79,10 @@ class LoanDetailOutputSerializer(LoanOutputSerializer):
 class InstalmentOutputSerializer(serializers.Serializer):
     seq = serializers.IntegerField()
     due_date = serializers.DateField()
-    principal_due = serializers.DecimalField(max_digits=14, decimal_places=2)
-    interest_due = serializers.DecimalField(max_digits=14, decimal_places=2)
-    principal_paid = serializers.DecimalField(max_digits=14, decimal_places=2)
-    interest_paid = serializers.DecimalField(max_digits=14, decimal_places=2)
+    principal_due = MoneySerializerField()
+    interest_due = MoneySerializerField()
+    principal_paid = MoneySerializerField()
+    interest_paid = MoneySerializerField()
     settled = serializers.BooleanField()
     in_extension = serializers.BooleanField()
 
@@ -91,9 +91,9 @@ class RepaymentOutputSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     loan = serializers.IntegerField(source="loan_id")
     paid_on = serializers.DateField()
-    amount = serializers.DecimalField(max_digits=14, decimal_places=2)
-    interest_part = serializers.DecimalField(max_digits=14, decimal_places=2)
-    principal_part = serializers.DecimalField(max_digits=14, decimal_places=2)
+    amount = MoneySerializerField()
+    interest_part = MoneySerializerField()
+    principal_part = MoneySerializerField()
     reference = serializers.CharField()
     channel = serializers.CharField()
     principal_outstanding = serializers.DecimalField(
@@ -133,7 +133,7 @@ class LoanListCreateApi(APIView):
         enterprise = serializers.IntegerField(required=False)
         borrower = serializers.IntegerField(required=False, help_text="借款的家庭成员（默认户主）")
         bank = serializers.CharField(max_length=20)
-        amount = serializers.DecimalField(max_digits=14, decimal_places=2, min_value=0)
+        amount = MoneySerializerField(min_value=0)
         term_months = serializers.IntegerField(min_value=1, max_value=120)
         purpose = serializers.ChoiceField(choices=Purpose.choices)
         repayment_method = serializers.ChoiceField(
@@ -293,7 +293,7 @@ def action_view(action: str):
 
 class LoanRepaymentsApi(APIView):
     class InputSerializer(serializers.Serializer):
-        amount = serializers.DecimalField(max_digits=14, decimal_places=2)
+        amount = MoneySerializerField()
         paid_on = serializers.DateField()
         reference = serializers.CharField(required=False, allow_blank=True, max_length=64, default="")
 

@@ -8,7 +8,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from common.api import paginated_response, paginated_schema
+from common.api import MoneySerializerField, paginated_response, paginated_schema
 from organization.models import Region
 
 from . import daily
@@ -24,8 +24,8 @@ class BreakerOutputSerializer(serializers.Serializer):
     state = serializers.CharField()
     resumable = serializers.BooleanField()
     since = serializers.DateTimeField(allow_null=True)
-    principal_outstanding = serializers.DecimalField(max_digits=14, decimal_places=2)
-    npl_principal = serializers.DecimalField(max_digits=14, decimal_places=2)
+    principal_outstanding = MoneySerializerField()
+    npl_principal = MoneySerializerField()
     computed_on = serializers.DateField(allow_null=True)
 
 

@@ -8,17 +8,13 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from common.api import action_view, paginated_response, paginated_schema
+from common.api import MoneySerializerField, action_view, paginated_response, paginated_schema
 from common.clock import today
 from loans.idempotency import idempotent
 from loans.selectors import loan_get_for_user
 
 from . import selectors, services
 from .models import ClaimStatus, FundEntry
-
-
-def Money(**kwargs):  # noqa: N802 (reads like a field class)
-    return serializers.DecimalField(max_digits=14, decimal_places=2, **kwargs)
 
 
 def Percent(**kwargs):  # noqa: N802
@@ -35,7 +31,7 @@ IDEMPOTENCY = OpenApiParameter(
 class FundEntryOutputSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     kind = serializers.CharField()
-    amount = Money()
+    amount = MoneySerializerField()
     received_on = serializers.DateField()
     source = serializers.CharField()
     reference = serializers.CharField()
@@ -61,11 +57,11 @@ class FundOutputSerializer(serializers.Serializer):
     county = serializers.CharField()
     name = serializers.CharField()
     on = serializers.DateField()
-    balance = Money()
-    covered_outstanding = Money()
+    balance = MoneySerializerField()
+    covered_outstanding = MoneySerializerField()
     leverage_multiple = Percent()
-    leverage_cap = Money()
-    headroom = Money()
+    leverage_cap = MoneySerializerField()
+    headroom = MoneySerializerField()
     used_percent = Percent()
     warning_ratio = Percent()
     warning = serializers.BooleanField()
@@ -94,14 +90,14 @@ class ClaimOutputSerializer(serializers.Serializer):
     county = serializers.CharField(source="county_id")
     bank = serializers.CharField(source="bank.code")
     dpd = serializers.IntegerField()
-    loss_principal = Money()
-    loss_interest = Money()
+    loss_principal = MoneySerializerField()
+    loss_interest = MoneySerializerField()
     fund_percent = Percent()
     guarantee_percent = Percent()
     bank_percent = Percent()
-    fund_share = Money()
-    guarantee_share = Money()
-    bank_share = Money()
+    fund_share = MoneySerializerField()
+    guarantee_share = MoneySerializerField()
+    bank_share = MoneySerializerField()
     guarantee_agency = serializers.CharField()
     filed_by = serializers.CharField(source="filed_by.username")
     filed_at = serializers.DateTimeField()
@@ -115,16 +111,16 @@ class ClaimOutputSerializer(serializers.Serializer):
 class RecoveryOutputSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     claim = serializers.IntegerField(source="claim_id")
-    amount = Money()
+    amount = MoneySerializerField()
     received_on = serializers.DateField()
-    fund_part = Money()
-    guarantee_part = Money()
-    bank_part = Money()
+    fund_part = MoneySerializerField()
+    guarantee_part = MoneySerializerField()
+    bank_part = MoneySerializerField()
     recorded_by = serializers.CharField(source="recorded_by.username")
 
 
 class ClaimDetailOutputSerializer(ClaimOutputSerializer):
-    recovered = Money()
+    recovered = MoneySerializerField()
     recoveries = RecoveryOutputSerializer(many=True)
 
 
@@ -155,7 +151,7 @@ class FundDetailApi(APIView):
 
 class FundDepositApi(APIView):
     class InputSerializer(serializers.Serializer):
-        amount = Money()
+        amount = MoneySerializerField()
         source = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
         received_on = serializers.DateField()
         reference = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
@@ -254,7 +250,7 @@ def claim_action_view(action: str):
 
 class LoanRecoveriesApi(APIView):
     class InputSerializer(serializers.Serializer):
-        amount = Money()
+        amount = MoneySerializerField()
         received_on = serializers.DateField()
 
     @extend_schema(operation_id="loan_recoveries_list", responses=RecoveryOutputSerializer(many=True))

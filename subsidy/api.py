@@ -10,8 +10,8 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from common.api import MoneySerializerField, paginated_response, paginated_schema
 from common.api import action_view as common_action_view
-from common.api import paginated_response, paginated_schema
 from common.clock import today
 from organization.models import Bank
 from organization.selectors import region_get_for_user
@@ -41,7 +41,7 @@ class SubsidyBatchOutputSerializer(serializers.Serializer):
     bank_name = serializers.CharField(source="bank.name")
     period_start = serializers.DateField()
     period_end = serializers.DateField()
-    total_amount = serializers.DecimalField(max_digits=14, decimal_places=2)
+    total_amount = MoneySerializerField()
     line_count = serializers.IntegerField()
     excluded_count = serializers.IntegerField()
     computed_at = serializers.DateTimeField()
@@ -77,7 +77,7 @@ class SubsidyLineOutputSerializer(serializers.Serializer):
     borrower = serializers.CharField(source="loan.borrower_name")
     kind = serializers.CharField()
     payee = serializers.CharField()
-    amount = serializers.DecimalField(max_digits=14, decimal_places=2)
+    amount = MoneySerializerField()
     basis = serializers.SerializerMethodField()
     excluded_reason = serializers.CharField()
     excluded_reason_label = serializers.CharField(source="get_excluded_reason_display")
