@@ -129,6 +129,16 @@ def api():
 
 
 @pytest.fixture
+def admin_client(client, personas):
+    """The admin persona made superuser and logged in, for the Django admin site's model pages
+    (pytest-django's own admin_client would bring a user outside the personas)."""
+    personas["admin"].is_superuser = True
+    personas["admin"].save()
+    client.force_login(personas["admin"])
+    return client
+
+
+@pytest.fixture
 def client_for(client):
     """client_for(user) -> Django's test client, logged in as the user (for the pages)."""
 

@@ -121,3 +121,9 @@ def action_view(
 def MoneySerializerField(**kwargs) -> serializers.DecimalField:  # noqa: N802 (reads like a field class)
     """Money in and out of the API: a string with two places ("50000.00"), like MoneyField."""
     return serializers.DecimalField(max_digits=14, decimal_places=2, **kwargs)
+
+
+def IdSerializerField(**kwargs) -> serializers.IntegerField:  # noqa: N802 (reads like a field class)
+    """An object's id in a filter: a positive 64-bit integer, so a huge number is a 400 and not an
+    overflow in the database driver."""
+    return serializers.IntegerField(min_value=1, max_value=2**63 - 1, **kwargs)

@@ -1,5 +1,5 @@
-"""Chinese resident ID numbers (GB 11643) and phone numbers: one validator for forms, the API and
-the importers, so every channel gives the same Chinese message."""
+"""Chinese resident ID numbers (GB 11643), phone numbers and other identifiers people type: one
+validator for forms, the API and the importers, so every channel gives the same Chinese message."""
 
 import datetime
 import re
@@ -70,3 +70,28 @@ def validate_phone(value: str) -> None:
     phone = normalize_phone(value)
     if phone and not (_MOBILE.match(phone) or _LANDLINE.match(phone)):
         raise ValidationError("联系电话格式不正确：应为11位手机号或带区号的固定电话。", code="phone")
+
+
+def search_term(value: str) -> str:
+    """A search box's text as numbers and codes are stored: NFKC (full-width digits and letters
+    become ASCII), trimmed. Chinese names are unchanged by NFKC."""
+    return unicodedata.normalize("NFKC", value or "").strip()
+
+
+def invisible_characters(value: str) -> str:
+    """The control and format characters of `value`: NUL, zero-width spaces, direction overrides."""
+    return "".join(c for c in value if unicodedata.category(c) in ("Cc", "Cf"))
+
+
+def invisible_refusal(label: str) -> str:
+    return f"{label}含有不可见字符（如零宽空格、文字方向控制符），请删除后重新输入。"
+
+
+def clean_identifier(value, label: str) -> str:
+    """An identifier a person types or pastes (户编号, 流水号): NFKC, so full-width letters and
+    digits become ASCII, and trimmed. Invisible characters are refused: two numbers that look the
+    same on screen would otherwise both pass a uniqueness or duplicate check."""
+    text = unicodedata.normalize("NFKC", str(value or "")).strip()
+    if invisible_characters(text):
+        raise ValidationError(invisible_refusal(label), code="invisible")
+    return text

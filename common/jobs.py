@@ -3,27 +3,58 @@ every row, finish or fail it. Tasks take the job's id; the writes here are singl
 task running outside the request's transaction never overwrites fields it did not mean to.
 
     job = job_create(kind="prerate", actor=user, params={"region": "411722"})
-    transaction.on_commit(lambda: some_task.delay(job.pk))
+    enqueue_job(some_task, job.pk)  # sent after commit; with the broker down the job ends failed
     ...in the task:
     job_start(job_id); report = job_progress_reporter(job_id); report(done, total); job_finish(job_id, result)
 """
 
+import logging
 import time
+from collections.abc import Callable
 
 from django.db import transaction
 from django.http import Http404
+from kombu.exceptions import OperationalError as BrokerUnreachable
 
 from organization.scoping import is_admin
 
 from .clock import now
 from .models import Job
 
+logger = logging.getLogger(__name__)
+
 # At most one progress write per this many seconds (plus the first and the last).
 PROGRESS_INTERVAL = 0.5
+QUEUE_DOWN_MESSAGE = "任务队列暂时不可用，任务未开始，未写入任何数据。请稍后重试。"
+# What sending a task raises when the broker (Redis) cannot be reached: kombu wraps the transport's
+# connection errors in its OperationalError; a bare socket error may still escape.
+BROKER_ERRORS = (BrokerUnreachable, ConnectionError, TimeoutError)
 
 
 def job_create(*, kind: str, actor, params: dict | None = None) -> Job:
     return Job.objects.create(kind=kind, created_by=actor, params=params or {})
+
+
+def enqueue(task, *args, on_failure: Callable[[str], None]) -> None:
+    """Send the Celery task once the current transaction commits. When the broker cannot be
+    reached the task never starts: log it and call on_failure(QUEUE_DOWN_MESSAGE), so that its job
+    ends failed for the user to see instead of waiting for ever (and the request does not 500)."""
+
+    def send() -> None:
+        try:
+            task.delay(*args)
+        except BROKER_ERRORS:
+            if task.app.conf.task_always_eager:  # the task itself ran and raised: not the queue
+                raise
+            logger.exception("could not queue %s%r: the broker is unreachable", task.name, args)
+            on_failure(QUEUE_DOWN_MESSAGE)
+
+    transaction.on_commit(send)
+
+
+def enqueue_job(task, job_id: int, *args) -> None:
+    """enqueue() for a task of a common.models.Job: its job_id first, the job failed if unsent."""
+    enqueue(task, job_id, *args, on_failure=lambda message: job_fail(job_id, message))
 
 
 def job_start(job_id: int) -> None:

@@ -2,7 +2,9 @@
 API (GET /api/v1/jobs/{id}/). Batch pre-rating uses it; the daily jobs will too."""
 
 from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
+from django.utils import timezone
 
 
 class Job(models.Model):
@@ -38,3 +40,81 @@ class Job(models.Model):
     @property
     def done(self) -> bool:
         return self.status in (self.Status.SUCCEEDED, self.Status.FAILED)
+
+
+class AppendOnlyError(Exception):
+    """An audit entry is written once and never changed or removed."""
+
+
+APPEND_ONLY_MESSAGE = "审计记录只能追加，不能修改或删除。"
+SYSTEM_ACTOR = "系统"  # who a system job (the nightly daily job) is in the trail
+
+
+class AuditQuerySet(models.QuerySet):
+    """Refuses the set-based writes that would change or remove entries (bulk_update goes through
+    update() too). PostgreSQL refuses them as well, by a trigger (migration 0003)."""
+
+    def update(self, **kwargs):
+        raise AppendOnlyError(APPEND_ONLY_MESSAGE)
+
+    def delete(self):
+        raise AppendOnlyError(APPEND_ONLY_MESSAGE)
+
+    def _raw_delete(self, using):  # the deletion collector's fast path
+        raise AppendOnlyError(APPEND_ONLY_MESSAGE)
+
+
+class AuditEntry(models.Model):
+    """One state change of a rating, loan, subsidy batch, fund ledger row, claim or breaker:
+    who (None for a system job such as the daily job), when, from which state to which. Written by
+    common.audit in the service's transaction; append-only."""
+
+    class ObjectType(models.TextChoices):
+        LOAN = "loan", "贷款"
+        RATING = "rating", "信用评级"
+        CREDIT_FREEZE = "credit_freeze", "授信冻结"
+        SUBSIDY_BATCH = "subsidy_batch", "贴息结算批次"
+        FUND_ENTRY = "fund_entry", "风险补偿金台账"
+        AGREEMENT = "agreement", "银行合作协议"
+        CLAIM = "claim", "代偿申请"
+        RECOVERY = "recovery", "追偿收回"
+        BREAKER = "breaker", "风险熔断"
+
+    at = models.DateTimeField("时间", default=timezone.now, db_index=True)  # the admin's newest first
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name="操作人", null=True, blank=True, on_delete=models.PROTECT,
+        related_name="+",
+    )  # fmt: skip
+    actor_name = models.CharField("操作人姓名", max_length=150, blank=True)  # as it was then
+    action = models.CharField("操作", max_length=30)
+    object_type = models.CharField("对象类型", max_length=20, choices=ObjectType.choices)
+    object_id = models.CharField("对象编号", max_length=40)
+    object_label = models.CharField("对象", max_length=100, blank=True)
+    # The division code the object belongs to (village, township or county), for scoping by prefix.
+    region = models.CharField("区划代码", max_length=12, blank=True, db_index=True)
+    from_state = models.CharField("原状态", max_length=20, blank=True)
+    to_state = models.CharField("新状态", max_length=20, blank=True)
+    detail = models.JSONField("详情", default=dict, blank=True, encoder=DjangoJSONEncoder)
+
+    objects = AuditQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = verbose_name_plural = "审计记录"
+        ordering = ["-at", "-id"]
+        indexes = [models.Index(fields=["object_type", "object_id", "at"], name="audit_object_at")]
+
+    def __str__(self) -> str:
+        return f"{self.get_object_type_display()} {self.object_label or self.object_id} {self.action}"
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise AppendOnlyError(APPEND_ONLY_MESSAGE)
+        kwargs["force_insert"] = True  # never an UPDATE, even with a primary key set by hand
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise AppendOnlyError(APPEND_ONLY_MESSAGE)
+
+    @property
+    def who(self) -> str:
+        return self.actor_name or SYSTEM_ACTOR

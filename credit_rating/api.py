@@ -7,7 +7,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from common.api import MoneySerializerField, paginated_response, paginated_schema
+from common.api import IdSerializerField, MoneySerializerField, paginated_response, paginated_schema
 from common.clock import today
 from households.selectors import household_get_for_user
 from organization.selectors import region_get_for_user
@@ -130,7 +130,7 @@ class RatingListCreateApi(APIView):
     class FilterSerializer(serializers.Serializer):
         status = serializers.ChoiceField(choices=RatingStatus.choices, required=False)
         region = serializers.CharField(required=False, max_length=12)
-        household = serializers.IntegerField(required=False)
+        household = IdSerializerField(required=False)
         q = serializers.CharField(required=False, max_length=50)
 
     class InputSerializer(serializers.Serializer):

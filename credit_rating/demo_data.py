@@ -23,6 +23,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from django.db import transaction
 from django.utils import timezone
 
+from common.audit import audit_entry, audit_record_many
 from common.bulk import insert_rows
 from common.clock import today
 from common.dates import add_months
@@ -72,6 +73,7 @@ class _Actors:
     def __init__(self) -> None:
         self.users = {u.username: u for u in User.objects.filter(username__contains="_")}
         self.admin = User.objects.filter(username="admin").first()
+        self.by_pk = {u.pk: u for u in [*self.users.values(), self.admin] if u is not None}
         self.unit_of = dict(
             User.objects.filter(
                 username__in=list(self.users), role_assignments__unit__isnull=False
@@ -278,14 +280,21 @@ def _seed_batch(rows, scorers, actors: _Actors, day: datetime.date, result: Rati
             "id", "household_id", "status"
         )
     }
-    events = []
+    events, entries = [], []
+    where = {row[0]: (row[1], row[2]) for row in rows}  # household id -> (household no, village)
     for rating, history in zip(ratings, histories, strict=True):
         rating_id = ids[(rating[0], rating[2])]
+        subject = services.rating_subject(rating_id, *where[rating[0]])
         for action, actor_id, at, comment in history:
             source, target = TRANSITIONS[action]
             events.append((rating_id, action, actor_id, at, source, target, comment))
+            entries.append(audit_entry(
+                actor=actors.by_pk[actor_id], action=action, **subject, from_state=source, to_state=target,
+                detail={"comment": comment} if comment else None, at=at,
+            ))  # fmt: skip
         result.by_status[rating[2]] = result.by_status.get(rating[2], 0) + 1
     insert_rows(RatingEvent, EVENT_COLUMNS, events)
+    audit_record_many(entries)  # the history as the services would have recorded it
     result.ratings_created += len(ratings)
     result.events_created += len(events)
 
@@ -306,5 +315,5 @@ def _seed_freeze(actors: _Actors, day: datetime.date, result: RatingSeedResult) 
     county = actors.county(FREEZE_VILLAGE)
     if county is None:
         return
-    CreditLineFreeze.objects.create(household=rating.household, reason=FREEZE_REASON, frozen_by=county)
+    services.credit_line_freeze(actor=county, household=rating.household, reason=FREEZE_REASON)
     result.freezes_created += 1

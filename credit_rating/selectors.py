@@ -7,6 +7,7 @@ from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.db.models.functions import Substr
 from django.http import Http404
 
+from common.identity import search_term
 from common.money import percent
 from households.models import Household
 from organization.models import Region, code_prefix
@@ -56,7 +57,7 @@ def rating_list(*, user, filters: dict | None = None) -> QuerySet[Rating]:
     if filters.get("household"):
         qs = qs.filter(household_id=filters["household"])
     if filters.get("q"):
-        term = filters["q"].strip()
+        term = search_term(filters["q"])
         qs = qs.filter(Q(household__head_name__startswith=term) | Q(household__household_no__startswith=term))
     return qs.order_by("-created_at", "-id")
 

@@ -14,6 +14,7 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from django.db import transaction
 
+from common.audit import audit_entry, audit_record, audit_record_many
 from common.bulk import insert_rows
 from common.clock import now, today
 from common.dates import add_months
@@ -303,6 +304,10 @@ def rating_update_scores(*, actor, rating: Rating, scores: dict) -> Rating:
 def rating_transition(*, actor, rating: Rating, action: str, comment: str = "") -> Rating:
     """Move a rating one step along TRANSITIONS, with the role, four-eyes and state checks."""
     comment = (comment or "").strip()
+    limit = RatingEvent._meta.get_field("comment").max_length
+    if len(comment) > limit:  # refused, not cut short: the page's form posts it unchecked
+        field = "reason" if action == "reject" else "comment"
+        raise RatingError("invalid", f"原因或说明不能超过{limit}个字。", {field: [f"不能超过{limit}个字。"]})
     step = TRANSITIONS.get(action)
     if step is None:
         raise RatingError("invalid_transition", f"未知操作“{action}”。")
@@ -405,10 +410,22 @@ def _approve(rating: Rating, actor) -> None:
     rating.valid_until = add_months(day, months) - datetime.timedelta(days=1)
 
 
+def rating_subject(rating_id: int, household_no: str, village_id: str) -> dict:
+    """What the audit trail says about a rating (common.audit)."""
+    label = f"{household_no} 评级#{rating_id}"
+    return {"obj_type": "rating", "obj_id": rating_id, "label": label, "region": village_id}
+
+
 def _record(rating: Rating, action: str, actor, from_status: str, to_status: str, comment: str = "") -> None:
+    """The rating's own event and the audit entry of the change."""
     RatingEvent.objects.create(
         rating=rating, action=action, actor=actor, from_status=from_status, to_status=to_status,
         comment=comment[:200],
+    )  # fmt: skip
+    household = rating.household
+    audit_record(
+        actor=actor, action=action, **rating_subject(rating.pk, household.household_no, household.village_id),
+        from_state=from_status, to_state=to_status, detail={"comment": comment[:200]} if comment else None,
     )  # fmt: skip
 
 
@@ -495,11 +512,15 @@ def prerate_region(*, actor, region_code: str, progress=None, batch_size: int = 
             made = list(
                 Rating.objects.filter(
                     household_id__in=ids, status=RatingStatus.DRAFT, events__isnull=True
-                ).values_list("id", flat=True)
+                ).values_list("id", "household__household_no", "household__village_id")
             )
             insert_rows(
                 RatingEvent, PRERATE_EVENT_COLUMNS,
-                [(pk, "prerate", actor.pk, moment, "", RatingStatus.DRAFT, "批量预评级") for pk in made],
+                [(pk, "prerate", actor.pk, moment, "", RatingStatus.DRAFT, "批量预评级") for pk, _, _ in made],
+            )  # fmt: skip
+            audit_record_many(
+                audit_entry(actor=actor, action="prerate", **rating_subject(*row), to_state=RatingStatus.DRAFT)
+                for row in made
             )  # fmt: skip
         created += len(made)
         processed += len(batch)
@@ -517,7 +538,7 @@ def prerate_region(*, actor, region_code: str, progress=None, batch_size: int = 
 def prerate_start(*, actor, region_code: str):
     """Check what prerate_region would refuse up front (so the caller hears it at once), then queue
     it as a background job. Returns the Job; the task starts after this transaction commits."""
-    from common.jobs import job_create
+    from common.jobs import enqueue_job, job_create
 
     from .tasks import prerate_task
 
@@ -532,7 +553,7 @@ def prerate_start(*, actor, region_code: str):
         job = job_create(
             kind="prerate", actor=actor, params={"region": region_code, "region_name": region.name}
         )
-        transaction.on_commit(lambda: prerate_task.delay(job.pk))
+        enqueue_job(prerate_task, job.pk)
     return job
 
 
@@ -553,7 +574,19 @@ def credit_line_freeze(*, actor, household: Household, reason: str) -> CreditLin
     )
     if existing:
         return existing
-    return CreditLineFreeze.objects.create(household=household, reason=reason.strip()[:200], frozen_by=actor)
+    freeze = CreditLineFreeze.objects.create(
+        household=household, reason=reason.strip()[:200], frozen_by=actor
+    )
+    _audit_freeze(freeze, "freeze", actor, "", "frozen")
+    return freeze
+
+
+def _audit_freeze(freeze: CreditLineFreeze, action: str, actor, from_state: str, to_state: str) -> None:
+    household = freeze.household
+    audit_record(
+        actor=actor, action=action, obj_type="credit_freeze", obj_id=freeze.pk, label=household.household_no,
+        region=household.village_id, from_state=from_state, to_state=to_state, detail={"reason": freeze.reason},
+    )  # fmt: skip
 
 
 @transaction.atomic
@@ -569,4 +602,5 @@ def credit_line_lift(*, actor, household: Household) -> CreditLineFreeze:
         raise RatingError("not_frozen", "该户授信未被冻结。")
     freeze.lifted_at, freeze.lifted_by = now(), actor
     freeze.save(update_fields=["lifted_at", "lifted_by"])
+    _audit_freeze(freeze, "lift", actor, "frozen", "lifted")
     return freeze

@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from common.clock import today
-from common.errors import ApplicationError
+from common.errors import ApplicationError, Forbidden
 from common.models import Job
 from common.views import paginate
 from households.selectors import household_get_for_user
@@ -194,6 +194,8 @@ def rating_detail_view(request, pk):
         comment = request.POST.get("reason") or request.POST.get("comment") or ""
         try:
             services.rating_transition(actor=user, rating=rating, action=action, comment=comment)
+        except Forbidden as exc:  # may see the rating, may not do this to it (API.md: 403)
+            raise PermissionDenied(exc.message) from None
         except ApplicationError as exc:
             messages.error(request, exc.message)
         else:

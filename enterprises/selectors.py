@@ -10,6 +10,7 @@ from django.http import Http404
 
 from common.clock import today
 from common.dates import add_months
+from common.identity import search_term
 from common.money import money
 from organization.models import code_prefix
 from organization.scoping import area_q
@@ -44,7 +45,7 @@ def enterprise_list(
     if filters.get("recognized") is not None and filters.get("recognized") != "":
         qs = qs.filter(recognized=filters["recognized"])
     if filters.get("q"):
-        term = filters["q"].strip()
+        term = search_term(filters["q"])
         qs = qs.filter(Q(name__contains=term) | Q(credit_code__startswith=term.upper()))
     return qs.order_by("township_id", "name", "pk")
 

@@ -59,7 +59,15 @@ from django.db.models.expressions import RawSQL
 from simple_history.utils import bulk_create_with_history, bulk_update_with_history
 
 from common import clock, pii
-from common.identity import ResidentId, check_gender, normalize_phone, parse_resident_id, validate_phone
+from common.identity import (
+    ResidentId,
+    check_gender,
+    invisible_characters,
+    invisible_refusal,
+    normalize_phone,
+    parse_resident_id,
+    validate_phone,
+)
 from common.identity import normalize as normalize_id
 from common.money import money
 from common.spreadsheets import cell_text
@@ -514,6 +522,9 @@ class HouseholdImporter(Importer):
                 continue
             if len(no) > 40:
                 add(number_of_row, HEADERS["household_no"], raw_no, "户编号过长（最多40个字符）。")
+                continue
+            if not no.isprintable() and invisible_characters(no):  # as households.services refuses them
+                add(number_of_row, HEADERS["household_no"], raw_no, invisible_refusal("户编号"))
                 continue
 
             sig = tuple(map(values.get, keys))

@@ -5,6 +5,7 @@ import datetime
 from django.db.models import Q, QuerySet
 from django.http import Http404
 
+from common.identity import search_term
 from organization.models import code_prefix
 from organization.scoping import area_q
 
@@ -20,7 +21,7 @@ def household_list(*, user, filters: dict | None = None) -> QuerySet[Household]:
     if filters.get("status"):
         qs = qs.filter(status=filters["status"])
     if filters.get("q"):
-        term = filters["q"].strip()
+        term = search_term(filters["q"])
         qs = qs.filter(Q(head_name__startswith=term) | Q(household_no__startswith=term))
     return qs.order_by("village_id", "household_no")
 

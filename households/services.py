@@ -14,9 +14,9 @@ from django.db import transaction
 
 from common import pii
 from common.errors import ApplicationError, Forbidden
-from common.identity import check_gender, normalize_phone, parse_resident_id, validate_phone
+from common.identity import check_gender, clean_identifier, normalize_phone, parse_resident_id, validate_phone
 from organization.models import Region
-from organization.permissions import can_edit_households_in, can_view_full_pii
+from organization.permissions import can_create_households, can_edit_households_in, can_view_full_pii
 
 from .models import (
     HEAD_RELATION,
@@ -70,10 +70,15 @@ def _clean_scalars(data: dict, *, actor, instance: Household | None, errors: _Er
             errors.add(field, "此项为必填项。")
 
     if data.get("household_no"):
-        no = str(data["household_no"]).strip()
+        try:
+            no = clean_identifier(data["household_no"], "户编号")
+        except ValidationError as exc:
+            errors.add("household_no", exc.messages[0])
+            no = ""
         clash = Household.objects.filter(household_no=no).exclude(pk=getattr(instance, "pk", None))
         if not no:
-            errors.add("household_no", "此项为必填项。")
+            if "household_no" not in errors:
+                errors.add("household_no", "此项为必填项。")
         elif clash.exists():
             errors.add("household_no", f"户编号“{no}”已存在。")
         out["household_no"] = no
@@ -271,6 +276,8 @@ def _head_as_member(household: Household, resident, labor_capable: bool = True) 
 
 @transaction.atomic
 def household_create(*, actor, data: dict) -> Household:
+    if not can_create_households(actor):  # may read households (the city, a bank), not file them
+        raise Forbidden("您没有新建户档的权限。")
     errors = _Errors()
     values = _clean_scalars(data, actor=actor, instance=None, errors=errors)
     members = None

@@ -62,7 +62,7 @@ def household_export_view(request):
 @login_required
 def household_detail_view(request, pk):
     household = selectors.household_get_for_user(user=request.user, pk=pk)
-    revealed = None
+    revealed, status = None, 200
     if request.method == "POST" and request.POST.get("action") == "reveal":
         try:
             revealed = services.household_reveal_pii(
@@ -73,6 +73,7 @@ def household_detail_view(request, pk):
             )
         except Forbidden as exc:
             messages.error(request, exc.message)
+            status = 403
     return render(
         request,
         "households/detail.html",
@@ -83,6 +84,7 @@ def household_detail_view(request, pk):
             "can_reveal": can_view_full_pii(request.user, household.village_id),
             "history": selectors.household_history(household=household),
         },
+        status=status,
     )
 
 

@@ -18,6 +18,7 @@ from django.db.models import F, Q
 
 from common.clock import now
 from common.errors import ApplicationError, Forbidden
+from common.jobs import enqueue
 from common.spreadsheets import (
     Limits,
     SpreadsheetError,
@@ -38,8 +39,9 @@ logger = logging.getLogger(__name__)
 
 MAX_STORED_ERRORS = 1000
 PROGRESS_EVERY_SECONDS = 0.5
-# A job 'running' without a sign of life for this long lost its worker; it is run again, at most
-# MAX_ATTEMPTS times in all (a file that kills its worker every time must not loop for ever).
+# A job without a sign of life for this long lost its message or its worker (import_requeue_stale).
+# A message delivered again runs the job at most MAX_ATTEMPTS times in all (a file that kills its
+# worker every time must not loop for ever).
 STALE_AFTER = timedelta(minutes=15)
 MAX_ATTEMPTS = 3
 
@@ -124,7 +126,7 @@ def import_create(*, actor, kind: str, uploaded, dry_run: bool) -> ImportJob:
         job = ImportJob(kind=kind, dry_run=dry_run, created_by=actor, original_name=name[:255])
         job.file.save(name, uploaded, save=False)
         job.save()
-        _enqueue(job)
+        _enqueue(job.pk)
     return job
 
 
@@ -146,33 +148,60 @@ def import_rerun(*, actor, job: ImportJob, dry_run: bool) -> ImportJob:
         new = ImportJob(kind=job.kind, dry_run=dry_run, created_by=actor, original_name=job.original_name)
         new.file.save(job.original_name, ContentFile(data), save=False)
         new.save()
-        _enqueue(new)
+        _enqueue(new.pk)
     return new
 
 
-def _enqueue(job: ImportJob) -> None:
+def _enqueue(job_id: int) -> None:
+    """Send the job's task after commit; if the broker is down, the job ends failed at once."""
     from .tasks import run_import  # tasks import this module
 
-    job_id = job.pk
-    transaction.on_commit(lambda: run_import.delay(job_id))
+    enqueue(run_import, job_id, on_failure=lambda message: _fail_unsent(job_id, message))
 
 
-def import_requeue_stale(*, at=None) -> list[int]:
-    """Send again the jobs whose worker was lost (a killed worker acknowledges its message, so
-    nothing else would): queued or running with no sign of life for STALE_AFTER. For a periodic
-    task."""
+def _fail_unsent(job_id: int, message: str) -> None:
+    ImportJob.objects.filter(pk=job_id, status=ImportJob.Status.QUEUED).update(
+        status=ImportJob.Status.FAILED, phase=ImportJob.Phase.DONE, finished_at=now(), message=message
+    )
+
+
+def import_requeue_stale(*, at=None) -> dict[str, list[int]]:
+    """For a periodic task: the jobs with no sign of life for STALE_AFTER. One still queued never
+    started (its message was lost, e.g. with Redis restarted) and is sent again. One running lost
+    its worker (a killed worker's message comes back only after the broker's visibility timeout,
+    if ever) and ends failed: nothing of it was committed, since the writes and 'succeeded' commit
+    together (_run), and whether to run the file again is the user's call."""
     cutoff = (at or now()) - STALE_AFTER
-    stale = ImportJob.objects.filter(
-        Q(status=ImportJob.Status.RUNNING, heartbeat_at__lt=cutoff)
-        | Q(status=ImportJob.Status.RUNNING, heartbeat_at__isnull=True)
-        | Q(status=ImportJob.Status.QUEUED, created_at__lt=cutoff)
+    sent = list(
+        ImportJob.objects.filter(status=ImportJob.Status.QUEUED, created_at__lt=cutoff).values_list(
+            "pk", flat=True
+        )
+    )
+    for job_id in sent:
+        _enqueue(job_id)
+    lost = ImportJob.objects.filter(
+        Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True), status=ImportJob.Status.RUNNING
     ).values_list("pk", flat=True)
-    ids = list(stale)
-    for job_id in ids:
-        with transaction.atomic():
-            job = ImportJob.objects.get(pk=job_id)
-            _enqueue(job)
-    return ids
+    return {"sent_again": sent, "failed": [job_id for job_id in lost if _fail_lost(job_id, cutoff)]}
+
+
+def _fail_lost(job_id: int, cutoff) -> bool:
+    """Mark a running job without a sign of life since `cutoff` failed, unless its row is locked:
+    then its writes are committing (see _run) and its worker is alive."""
+    with transaction.atomic():
+        lost = (
+            ImportJob.objects.select_for_update(skip_locked=True)
+            .filter(Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True), pk=job_id)
+            .filter(status=ImportJob.Status.RUNNING)
+            .exists()
+        )
+        if lost:
+            minutes = int(STALE_AFTER.total_seconds() // 60)
+            ImportJob.objects.filter(pk=job_id, status=ImportJob.Status.RUNNING).update(
+                status=ImportJob.Status.FAILED, phase=ImportJob.Phase.DONE, finished_at=now(),
+                message=f"处理该文件的后台进程意外中断（超过{minutes}分钟没有进展），未写入任何数据。请重新导入。",
+            )  # fmt: skip
+    return lost
 
 
 # --- running ------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ def run_import(job_id: int) -> str:
 
 
 @shared_task
-def requeue_stale_imports() -> list[int]:
-    """For the beat schedule (every few minutes): jobs whose worker was lost are sent again."""
+def requeue_stale_imports() -> dict[str, list[int]]:
+    """For the beat schedule (every few minutes): jobs whose message was lost are sent again, jobs
+    whose worker was lost end failed."""
     return import_requeue_stale()

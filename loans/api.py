@@ -8,7 +8,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from common.api import MoneySerializerField, paginated_response, paginated_schema
+from common.api import IdSerializerField, MoneySerializerField, paginated_response, paginated_schema
 from common.api import action_view as common_action_view
 from common.clock import today
 from common.money import rate_text
@@ -124,8 +124,8 @@ class LoanListCreateApi(APIView):
         status = serializers.ChoiceField(choices=LoanStatus.choices, required=False)
         bank = serializers.CharField(required=False, max_length=20)
         classification = serializers.ChoiceField(choices=Classification.choices, required=False)
-        household = serializers.IntegerField(required=False)
-        enterprise = serializers.IntegerField(required=False)
+        household = IdSerializerField(required=False)
+        enterprise = IdSerializerField(required=False)
         q = serializers.CharField(required=False, max_length=50)
 
     class InputSerializer(serializers.Serializer):
@@ -267,7 +267,7 @@ ACTIONS = {
     # Answers with the new application (status draft), renewed_from pointing at this loan.
     "renew": (
         LoanCommentInputSerializer,
-        lambda user, loan, data: services.loan_renew(actor=user, loan=loan),
+        lambda user, loan, data: services.loan_renew(actor=user, loan=loan, comment=data.get("comment", "")),
     ),
 }
 

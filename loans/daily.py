@@ -16,10 +16,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db import NotSupportedError, transaction
+from django.db import NotSupportedError, connection, transaction
 from django.db.models import (
     Case,
     Count,
+    F,
     Func,
     IntegerField,
     OuterRef,
@@ -30,9 +31,10 @@ from django.db.models import (
     Value,
     When,
 )
-from django.db.models.functions import Coalesce
+from django.db.models.functions import Coalesce, JSONObject
 from django.http import Http404
 
+from common.audit import audit_entry, audit_insert_select, audit_record_many
 from common.clock import now, today
 from common.errors import Forbidden
 from common.money import money, percent
@@ -126,6 +128,26 @@ def _band(substandard: int, doubtful: int, loss: int):
 
 
 BAND_FIELDS = ("substandard_min_dpd", "doubtful_min_dpd", "loss_min_dpd")
+CLASSIFICATION_LOCK = 411_700_001  # any number of our own, for pg_advisory_xact_lock
+
+
+def _one_classification_at_a_time() -> None:
+    """Two runs at once (the nightly one and a county's) would both see a loan's old class and
+    both write its audit entry before either updates it: on PostgreSQL the second run waits here
+    until the first commits. (SQLite runs one writing transaction at a time anyway.)"""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [CLASSIFICATION_LOCK])
+
+
+def _audit_reclassification(changing: QuerySet[Loan], band, as_of: datetime.date) -> int:
+    """One audit entry per loan whose class changes (before the UPDATE, which loses the old
+    class), by the system, in one INSERT ... SELECT: the job runs over a million loans."""
+    return audit_insert_select(
+        changing, action="classify", obj_type="loan", obj_id=F("pk"), label=Coalesce("loan_no", Value("")),
+        region=F("area_id"), from_state=F("classification"), to_state=band,
+        detail=JSONObject(dpd=F("dpd"), as_of=Value(as_of.isoformat())),
+    )  # fmt: skip
 
 
 @transaction.atomic
@@ -138,6 +160,7 @@ def classify_loans(*, as_of: datetime.date, counties: list[str] | None = None) -
     in the Job's result). Writing every loan every night would rewrite the whole table: for a
     million loans 42-52 s, nearly all of it index maintenance on loans_loan, against 7-8 s when only
     the 6-8 % that change are written (bench/daily_job.py). A second run the same day writes nothing."""
+    _one_classification_at_a_time()
     loans = Loan.objects.filter(_county_filter("county_id", counties), status__in=OUTSTANDING_STATUSES)
     new_dpd = dpd_expression(as_of)
     dpd_written = loans.exclude(dpd=new_dpd).update(dpd=new_dpd, classified_on=as_of)
@@ -145,11 +168,9 @@ def classify_loans(*, as_of: datetime.date, counties: list[str] | None = None) -
     reclassified = 0
     for bands, county_q in _policy_groups(as_of, BAND_FIELDS, counties):
         band = _band(*bands)
-        reclassified += (
-            loans.filter(county_q)
-            .exclude(classification=band)
-            .update(classification=band, classified_on=as_of)
-        )
+        changing = loans.filter(county_q).exclude(classification=band)
+        _audit_reclassification(changing, band, as_of)
+        reclassified += changing.update(classification=band, classified_on=as_of)
 
     by_class = {c.value: 0 for c in C}
     for row in loans.values("classification").annotate(n=Count("id")).order_by():
@@ -256,6 +277,7 @@ def compute_breakers(*, as_of: datetime.date, counties: list[str] | None = None)
         batch_size=1000,
     )  # fmt: skip
     BreakerEvent.objects.bulk_create(trips)
+    _audit_breaker_events(trips)
     tripped = [b for b in breakers if b.state == Breaker.State.TRIPPED]
     return {
         "breakers": len(breakers),
@@ -264,6 +286,25 @@ def compute_breakers(*, as_of: datetime.date, counties: list[str] | None = None)
         "tripped": len(tripped),
         "resumable": sum(1 for b in tripped if b.resumable),
     }
+
+
+BREAKER_MOVES = {BreakerEvent.Kind.TRIP: (Breaker.State.NORMAL, Breaker.State.TRIPPED),
+                 BreakerEvent.Kind.RESUME: (Breaker.State.TRIPPED, Breaker.State.NORMAL)}  # fmt: skip
+
+
+def _audit_breaker_events(events: list[BreakerEvent]) -> None:
+    """The audit entries of trips or a resumption: who (None: the daily job), the ratio and the
+    threshold that decided it."""
+    names = dict(Region.objects.filter(code__in=[e.region_id for e in events]).values_list("code", "name"))
+    entries = []
+    for e in events:
+        source, target = BREAKER_MOVES[e.kind]
+        entries.append(audit_entry(
+            actor=e.actor, action=e.kind, obj_type="breaker", obj_id=e.region_id, region=e.region_id,
+            label=names.get(e.region_id, e.region_id), from_state=source, to_state=target,
+            detail={"npl_ratio": e.npl_ratio, "threshold": e.threshold, "as_of": e.as_of},
+        ))  # fmt: skip
+    audit_record_many(entries)
 
 
 def _live_figures(breaker: Breaker) -> _Figures:
@@ -303,10 +344,11 @@ def breaker_resume(*, actor, region_code: str) -> Breaker:
         )
     breaker.state, breaker.since = Breaker.State.NORMAL, now()
     breaker.save(update_fields=[*FIGURE_FIELDS, "state", "since"])
-    BreakerEvent.objects.create(
+    event = BreakerEvent.objects.create(
         region_id=region_code, kind=BreakerEvent.Kind.RESUME, npl_ratio=breaker.npl_ratio,
         threshold=breaker.threshold, as_of=on, actor=actor,
     )  # fmt: skip
+    _audit_breaker_events([event])
     return breaker
 
 
@@ -384,9 +426,13 @@ def fund_leverage_warnings(*, as_of: datetime.date, counties: list[str] | None =
 # --- the whole run -----------------------------------------------------------------------------
 
 
-def run_daily_jobs(*, as_of: datetime.date, progress=None, counties: list[str] | None = None) -> dict:
+def run_daily_jobs(
+    *, as_of: datetime.date, progress=None, counties: list[str] | None = None, run_step=None
+) -> dict:
     """The daily job's steps in order, each in its own transaction; progress(done, total) after
-    each. Returns the figures the Job record keeps (JSON-ready)."""
+    each. Returns the figures the Job record keeps (JSON-ready). run_step(step) runs each step
+    (reporting's runs a step again after a lost database connection: each is idempotent)."""
+    run_step = run_step or (lambda step: step())
     steps = [
         ("classification", lambda: classify_loans(as_of=as_of, counties=counties)),
         ("breakers", lambda: compute_breakers(as_of=as_of, counties=counties)),
@@ -398,7 +444,7 @@ def run_daily_jobs(*, as_of: datetime.date, progress=None, counties: list[str] |
         progress(0, len(steps))
     for done, (name, step) in enumerate(steps, start=1):
         started = time.perf_counter()
-        result[name] = step()
+        result[name] = run_step(step)
         result["seconds"][name] = round(time.perf_counter() - started, 3)
         if progress:
             progress(done, len(steps))

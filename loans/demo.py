@@ -25,6 +25,7 @@ from decimal import Decimal
 from django.db import transaction
 from django.utils import timezone
 
+from common.audit import audit_entry, audit_record_many
 from common.clock import today
 from credit_rating.models import Rating, RatingStatus
 from households.models import HEAD_RELATION, Member
@@ -93,10 +94,12 @@ def seed() -> LoanSeedResult:
 
 
 def _seed_fund(county: str, actors: _Actors, result: LoanSeedResult) -> None:
+    from risk_fund.services import deposit_record  # a later app's service: its ledger and audit entry
+
     if not FundEntry.objects.filter(county_id=county).exists():
-        FundEntry.objects.create(
-            county_id=county, kind=FundEntry.Kind.DEPOSIT, amount=FUND_DEPOSIT, received_on=datetime.date(2017, 8, 1),
-            source="县级财政预算", reference=f"{county}-2017-风险补偿金", created_by=actors.county,
+        deposit_record(
+            actor=actors.county, county_code=county, amount=FUND_DEPOSIT, received_on=datetime.date(2017, 8, 1),
+            source="县级财政预算", reference=f"{county}-2017-风险补偿金",
         )  # fmt: skip
         result.deposits_created += 1
 
@@ -191,6 +194,7 @@ def _write_history(chosen, actors: _Actors, day: datetime.date, result: LoanSeed
     LoanEvent.objects.bulk_create(events)
     Instalment.objects.bulk_create(instalments)
     Repayment.objects.bulk_create(repayments)
+    audit_record_many([*_event_entries(events), *_repayment_entries(loans, repayments)])
     by_key = {(i.loan_id, i.seq): i for i in instalments}
     RepaymentAllocation.objects.bulk_create(
         RepaymentAllocation(repayment=r, instalment=by_key[(r.loan_id, int(r.reference[-2:]))],
@@ -199,6 +203,30 @@ def _write_history(chosen, actors: _Actors, day: datetime.date, result: LoanSeed
     )  # fmt: skip
     result.loans_created += len(loans)
     result.repayments_created += len(repayments)
+
+
+def _event_entries(events: list[LoanEvent]):
+    """The audit entries of events written as history (as services._record would write them)."""
+    for e in events:
+        yield audit_entry(
+            actor=e.actor, action=e.action, **services.loan_subject(e.loan), from_state=e.from_status,
+            to_state=e.to_status, detail={"comment": e.comment} if e.comment else None, at=e.at,
+        )  # fmt: skip
+
+
+def _repayment_entries(loans: list[Loan], repayments: list[Repayment]):
+    """The audit entries of repayments written as history, with the outstanding after each."""
+    outstanding = {loan.pk: loan.amount for loan in loans}
+    by_pk = {loan.pk: loan for loan in loans}
+    for r in repayments:  # in each loan's order of payment
+        outstanding[r.loan_id] -= r.principal_part
+        yield audit_entry(
+            actor=r.posted_by, action="repay", **services.loan_subject(by_pk[r.loan_id]), from_state="active",
+            to_state="active", at=r.posted_at,
+            detail={"repayment": r.pk, "paid_on": r.paid_on, "amount": r.amount, "interest": r.interest_part,
+                    "principal": r.principal_part, "outstanding": outstanding[r.loan_id], "reference": r.reference,
+                    "channel": r.channel},
+        )  # fmt: skip
 
 
 def _paid_instalments(plan, day: datetime.date, rng: random.Random, bad: bool) -> list:
@@ -286,7 +314,9 @@ def _seed_ready_for_approval(rating, head, actors: _Actors, day: datetime.date) 
     loan.loan_no = f"L{loan.county_id}{loan.pk:07d}"
     loan.save(update_fields=["loan_no"])
     # The history of a loan that would be disbursed in 5 days: recommended 7 days ago.
-    LoanEvent.objects.bulk_create(_history_events(loan, actors, day + datetime.timedelta(days=5), False)[:4])
+    events = _history_events(loan, actors, day + datetime.timedelta(days=5), False)[:4]
+    LoanEvent.objects.bulk_create(events)
+    audit_record_many(_event_entries(events))
 
 
 def describe(result: LoanSeedResult) -> str:

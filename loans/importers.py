@@ -17,6 +17,7 @@ from django.utils.timezone import localtime
 
 from common.clock import today
 from common.errors import ApplicationError
+from common.identity import invisible_characters, invisible_refusal
 from common.money import CENT
 from common.spreadsheets import cell_text
 from enterprises.importers import date_cell
@@ -149,6 +150,9 @@ class RepaymentImporter(Importer):
                 bad("reference", "流水号不能为空：同一流水号只入账一次，重复上传的文件靠它识别。")
             elif len(reference) > REFERENCE_MAX:
                 bad("reference", f"流水号不超过{REFERENCE_MAX}个字符。")
+                reference = ""
+            elif invisible_characters(reference):  # repayment_post refuses them too, but per file
+                bad("reference", invisible_refusal("流水号"))
                 reference = ""
             if loan is None or not reference:
                 continue

@@ -4,6 +4,8 @@ prefix of the loan's village or township); bank officers see their own bank's lo
 from django.db.models import Q, QuerySet
 from django.http import Http404
 
+from common.audit import audit_trail
+from common.identity import search_term
 from organization.models import Role, code_prefix
 from organization.scoping import roles_of, scope_for
 
@@ -50,7 +52,7 @@ def loan_list(*, user, filters: dict | None = None) -> QuerySet[Loan]:
     if filters.get("enterprise"):
         loans = loans.filter(enterprise_id=filters["enterprise"])
     if filters.get("q"):
-        q = filters["q"].strip()
+        q = search_term(filters["q"])
         loans = loans.filter(
             Q(loan_no__iexact=q) | Q(household__head_name__startswith=q) | Q(enterprise__name__contains=q)
         )
@@ -71,6 +73,12 @@ def loan_schedule(loan: Loan) -> QuerySet[Instalment]:
 
 def loan_events(loan: Loan):
     return loan.events.select_related("actor").order_by("at", "id")
+
+
+def loan_audit_trail(loan: Loan):
+    """The loan's audit trail, oldest first: its transitions, repayments, classification changes
+    and post-loan checks (common.audit). The loan itself has been scoped by the caller."""
+    return audit_trail(obj_type="loan", obj_id=loan.pk)
 
 
 def loan_repayments(loan: Loan):

@@ -9,12 +9,15 @@ import datetime
 from dataclasses import dataclass
 from decimal import Decimal
 
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from common.audit import audit_record
 from common.clock import today
 from common.errors import ApplicationError, Forbidden
+from common.identity import clean_identifier
 from common.money import money
 from organization.models import Role
 from organization.scoping import has_role_over, scope_for
@@ -135,7 +138,17 @@ def _lock(loan: Loan) -> Loan:
     )
 
 
+def loan_subject(loan: Loan) -> dict:
+    """What the audit trail says about the loan (common.audit)."""
+    return {"obj_type": "loan", "obj_id": loan.pk, "label": str(loan), "region": loan.area_id}
+
+
 def _record(loan: Loan, action: str, actor, from_status: str, to_status: str, comment: str = "") -> LoanEvent:
+    """The loan's own event and the audit entry of the transition."""
+    audit_record(
+        actor=actor, action=action, **loan_subject(loan), from_state=from_status, to_state=to_status,
+        detail={"comment": comment[:200]} if comment else None,
+    )  # fmt: skip
     return LoanEvent.objects.create(
         loan=loan,
         action=action,
@@ -180,6 +193,8 @@ def loan_rate(
     base = benchmark_rate(term_months, on=on)
     if not enterprise or requested is None:
         return base
+    if requested <= 0:
+        raise LoanError("invalid", "利率须大于0。", {"rate": ["须大于0。"]})
     ceiling = (base * (1 + Decimal(policy_for(county_code, on=on).enterprise_rate_markup) / 100)).quantize(
         Decimal("0.0001")
     )
@@ -275,6 +290,8 @@ def loan_disburse(*, actor, loan: Loan, disbursed_on: datetime.date) -> Loan:
     _check_step(actor, loan, "disburse")
     if loan.renewed_from_id and loan.renewed_from.status != LoanStatus.CLOSED:
         raise LoanError("invalid_transition", f"续贷须先结清原贷款{loan.renewed_from}。")
+    if disbursed_on > today():  # money out is recorded when it happens (and 9999-12-31 has no schedule)
+        raise LoanError("invalid", "放款日期不能晚于今天。", {"disbursed_on": ["晚于今天。"]})
     approved_at = loan.events.filter(action="approve").order_by("-at").values_list("at", flat=True).first()
     if approved_at and disbursed_on < timezone.localdate(approved_at):
         raise LoanError("invalid", "放款日期不能早于审批日期。", {"disbursed_on": ["早于审批日期。"]})
@@ -343,7 +360,7 @@ def loan_extend(*, actor, loan: Loan, months: int, reason: str) -> Loan:
 
 
 @transaction.atomic
-def loan_renew(*, actor, loan: Loan) -> Loan:
+def loan_renew(*, actor, loan: Loan, comment: str = "") -> Loan:
     """续贷: a new draft application for the same borrower, bank, amount and term. It goes through
     the five steps again; it may be disbursed once the old loan is closed."""
     loan = _lock(loan)
@@ -357,7 +374,9 @@ def loan_renew(*, actor, loan: Loan) -> Loan:
         enterprise=loan.enterprise, other_subsidy=loan.other_subsidy, rate=loan.rate if loan.enterprise_id else None,
         renewed_from=loan,
     )  # fmt: skip
-    _record(loan, "renew", actor, loan.status, loan.status, f"续贷申请{renewal}")
+    comment = (comment or "").strip()
+    text = f"续贷申请{renewal}：{comment}" if comment else f"续贷申请{renewal}"
+    _record(loan, "renew", actor, loan.status, loan.status, text)
     return renewal
 
 
@@ -392,7 +411,10 @@ def repayment_post(
         raise LoanError("invalid", "还款日期不能晚于今天。", {"paid_on": ["晚于今天。"]})
     if paid_on < loan.disbursed_on:
         raise LoanError("invalid", "还款日期不能早于放款日期。", {"paid_on": ["早于放款日期。"]})
-    reference = (reference or "").strip()
+    try:  # a zero-width character would let the same bank serial number through twice
+        reference = clean_identifier(reference, "流水号")
+    except ValidationError as exc:
+        raise LoanError("invalid", exc.messages[0], {"reference": exc.messages}) from None
     if reference and Repayment.objects.filter(bank_id=loan.bank_id, reference=reference).exists():
         raise LoanError(
             "duplicate_reference", f"流水号{reference}已登记过，不重复入账。", {"reference": ["已登记。"]}
@@ -443,7 +465,13 @@ def repayment_post(
         principal_outstanding=F("principal_outstanding") - repayment.principal_part
     )
     loan.refresh_from_db(fields=["principal_outstanding"])
-    if amount == owed:
+    audit_record(
+        actor=actor, action="repay", **loan_subject(loan), from_state=loan.status, to_state=loan.status,
+        detail={"repayment": repayment.pk, "paid_on": paid_on, "amount": amount, "interest": repayment.interest_part,
+                "principal": repayment.principal_part, "outstanding": loan.principal_outstanding,
+                "reference": reference, "channel": channel},
+    )  # fmt: skip
+    if amount == owed:  # settled: the "close" transition follows in the trail
         loan.status, loan.closed_on = LoanStatus.CLOSED, paid_on
         loan.save(update_fields=["status", "closed_on", "updated_at"])
         _record(loan, "close", actor, LoanStatus.ACTIVE, LoanStatus.CLOSED, f"{paid_on:%Y-%m-%d}还清")
@@ -471,9 +499,15 @@ def post_loan_check_record(
         raise LoanError("invalid_transition", "放款后才能进行贷后检查。")
     if finding != PostLoanCheck.Finding.NORMAL and not (note or "").strip():
         raise LoanError("reason_required", "发现问题须写明情况。", {"note": ["请写明情况。"]})
+    if checked_on > today():  # a check is recorded once it has been made
+        raise LoanError("invalid", "检查日期不能晚于今天。", {"checked_on": ["晚于今天。"]})
     check = PostLoanCheck.objects.create(
         loan=loan, tier=tier, checked_on=checked_on, finding=finding, note=(note or "").strip(), checker=actor
     )
+    audit_record(
+        actor=actor, action="post-loan-check", **loan_subject(loan), from_state=loan.status, to_state=loan.status,
+        detail={"tier": tier, "checked_on": checked_on, "finding": finding},
+    )  # fmt: skip
     if finding == PostLoanCheck.Finding.NON_PRODUCTIVE and loan.household_id:
         credit_line_freeze(
             actor=actor, household=loan.household, reason=f"贷后检查发现贷款{loan}用于非生产性用途：{note}"

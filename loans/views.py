@@ -12,7 +12,7 @@ from django.views.decorators.http import require_POST
 
 from common.clock import today
 from common.errors import ApplicationError
-from common.views import paginate
+from common.views import paginate, refusal_status
 from credit_rating.selectors import available_credit_line, credit_line_frozen
 from enterprises.selectors import enterprise_eligibility, enterprise_get_for_user
 from households.selectors import household_get_for_user
@@ -33,13 +33,16 @@ from .forms import (
     RepaymentForm,
     ServiceForm,
 )
-from .models import IN_PROGRESS_STATUSES, LoanStatus
+from .models import IN_PROGRESS_STATUSES, Classification, LoanStatus
 
 PAGE_SIZE = 50
 QUEUE_SHOWN = 20
 APPLICANTS = (Role.VILLAGE_CLERK, Role.COUNTY_STAFF)
 STATUS_LABELS = dict(LoanStatus.choices)
 EVENT_LABELS = {"create": "录入申请", "close": "结清"} | {k: t.label for k, t in services.TRANSITIONS.items()}
+# The audit trail's actions and states: the workflow's, and the daily job's classes.
+AUDIT_LABELS = EVENT_LABELS | {"repay": "还款", "classify": "五级分类", "post-loan-check": "贷后检查"}
+STATE_LABELS = STATUS_LABELS | dict(Classification.choices)
 QUEUE_HEADINGS = {
     "submit": "待提交的草稿",
     "township-review": "待乡镇审核",
@@ -295,11 +298,17 @@ def _detail_context(request, loan, *, bound=None, failed="") -> dict:
          "to": STATUS_LABELS.get(e.to_status, "")}
         for e in selectors.loan_events(loan)
     ]  # fmt: skip
+    audit = [
+        {"entry": e, "label": AUDIT_LABELS.get(e.action, e.action), "from": STATE_LABELS.get(e.from_state, ""),
+         "to": STATE_LABELS.get(e.to_state, "")}
+        for e in selectors.loan_audit_trail(loan)
+    ]  # fmt: skip
     context = {
         "loan": loan,
         "failed": failed,
         "actions": actions,
         "events": events,
+        "audit": audit,
         "schedule": schedule,
         "totals": totals,
         "repayments": selectors.loan_repayments(loan),
@@ -326,20 +335,22 @@ def loan_detail_view(request, pk):
 
 def _post(request, loan, key: str, form, perform, success: str):
     """A small form of the loan's page: call the service, then back to the page (to the loan the
-    service answers with); a refusal shows the page again with the form and its messages."""
+    service answers with); a refusal shows the page again with the form and its messages (403
+    when the user's role may not do it)."""
+    status = 200
     if form.is_valid():
         try:
             result = perform(form.cleaned_data)
         except ApplicationError as exc:
             form.add_service_errors(_service_errors(exc))
-            failed = exc.message
+            failed, status = exc.message, refusal_status(exc)
         else:
             messages.success(request, success)
             return redirect("loans:detail", pk=getattr(result, "loan_id", None) or result.pk)
     else:
         failed = "请检查填写的内容。"
     context = _detail_context(request, loan, bound={key: form}, failed=failed)
-    return render(request, "loans/detail.html", context)
+    return render(request, "loans/detail.html", context, status=status)
 
 
 @login_required
@@ -357,7 +368,7 @@ def loan_action_view(request, pk, action):
         if action == "extend":
             return services.loan_extend(actor=user, loan=loan, months=data["months"], reason=data["reason"])
         if action == "renew":
-            return services.loan_renew(actor=user, loan=loan)
+            return services.loan_renew(actor=user, loan=loan, comment=data.get("comment", ""))
         comment = data.get("reason") or data.get("comment") or ""
         return services.loan_transition(actor=user, loan=loan, action=action, comment=comment)
 
@@ -383,6 +394,9 @@ def loan_repayment_view(request, pk):
 @require_POST
 def loan_check_view(request, pk):
     loan = selectors.loan_get_for_user(user=request.user, pk=pk)
+    if not any(services.may_act(request.user, loan, role) for role in services.CHECK_ROLE.values()):
+        # Without a check role there is no tier to choose: refuse, not a form error.
+        raise PermissionDenied("乡镇检查由乡镇服务站、县级检查由县级服务中心进行。")
     form = CheckForm(request.POST, tiers=_check_tiers(request.user, loan))
 
     def perform(data):

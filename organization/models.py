@@ -291,10 +291,35 @@ class CountyPolicy(models.Model):
     def __str__(self) -> str:
         return f"{self.county.name} {self.effective_from:%Y-%m-%d} 起"
 
+    # Percentages of a whole: a share, a ratio or a threshold above 100 % means nothing.
+    PERCENTS_OF_A_WHOLE = (
+        "township_npl_threshold", "village_npl_threshold", "leverage_warning_ratio", "fund_share", "bank_share",
+        "household_subsidy_share",
+    )  # fmt: skip
+
     def clean(self):
+        errors = self._range_errors()
+        if errors:
+            raise ValidationError(errors)
         if (
             self.fund_share is not None
             and self.bank_share is not None
             and self.fund_share + self.bank_share > 100
         ):
             raise ValidationError("补偿金与银行分担比例之和不能超过100%。")
+
+    def _range_errors(self) -> dict[str, list[str]]:
+        """Money and percentages below 0 (or a leverage multiple of 0, which would lend nothing)
+        would pass the columns' types and quietly break the rules that read them."""
+        errors = {}
+        for name in self.POLICY_FIELDS:
+            value = getattr(self, name)
+            if self._meta.get_field(name).get_internal_type() != "DecimalField" or value is None:
+                continue
+            if name == "leverage_multiple" and value <= 0:
+                errors[name] = ["放大倍数须大于0。"]
+            elif value < 0:
+                errors[name] = ["不能为负数。"]
+            elif name in self.PERCENTS_OF_A_WHOLE and value > 100:
+                errors[name] = ["不能超过100%。"]
+        return errors

@@ -44,6 +44,11 @@ def user_create(*, actor, username: str, password: str, roles: list[dict], full_
     """Admin provisioning: a user with one or more roles, each at its org unit."""
     if not is_admin(actor):
         raise Forbidden("只有系统管理员可以创建用户。")
+    try:  # the admin's form checks the same: no spaces, markup or invisible characters in a login name
+        User.username_validator(username)
+    except ValidationError:
+        message = "用户名只能由字母、数字和 @ . + - _ 组成。"
+        raise OrganizationError("invalid", message, {"username": [message]}) from None
     if User.objects.filter(username=username).exists():
         raise OrganizationError("invalid", f"用户名“{username}”已存在。", {"username": ["用户名已存在。"]})
     user = User(username=username, full_name=full_name)

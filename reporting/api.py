@@ -221,6 +221,13 @@ class DailyJobStartApi(APIView):
         as_of = serializers.DateField(required=False)
         county = serializers.CharField(required=False, min_length=6, max_length=6)
 
+        def validate_as_of(self, value):
+            # A later day would count every loan as overdue by then and trip breakers that only
+            # county staff can close again.
+            if value > today():
+                raise serializers.ValidationError("日终任务的日期不能晚于今天。")
+            return value
+
     class OutputSerializer(serializers.Serializer):
         job_id = serializers.IntegerField()
 

@@ -8,7 +8,13 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from common.api import MoneySerializerField, action_view, paginated_response, paginated_schema
+from common.api import (
+    IdSerializerField,
+    MoneySerializerField,
+    action_view,
+    paginated_response,
+    paginated_schema,
+)
 from common.clock import today
 from loans.idempotency import idempotent
 from loans.selectors import loan_get_for_user
@@ -184,7 +190,7 @@ class ClaimListCreateApi(APIView):
         county = serializers.CharField(required=False, max_length=6)
         bank = serializers.CharField(required=False, max_length=20)
         status = serializers.ChoiceField(choices=ClaimStatus.choices, required=False)
-        loan = serializers.IntegerField(required=False)
+        loan = IdSerializerField(required=False)
 
     class InputSerializer(serializers.Serializer):
         loan = serializers.IntegerField()

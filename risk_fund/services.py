@@ -12,6 +12,7 @@ from decimal import Decimal
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from common.audit import audit_record
 from common.clock import now, today
 from common.errors import ApplicationError, Forbidden
 from common.money import money
@@ -50,6 +51,27 @@ def _not_future(day: datetime.date, field: str) -> None:
         raise FundError("invalid", "日期不能晚于今天。", {field: ["晚于今天。"]})
 
 
+# --- the audit trail (common.audit) ------------------------------------------------------------
+
+
+def _audit_fund_entry(entry: FundEntry, actor) -> FundEntry:
+    """Every ledger row written: its kind is the action, its amount (signed) the detail."""
+    audit_record(
+        actor=actor, action=entry.kind, obj_type="fund_entry", obj_id=entry.pk, label=str(entry),
+        region=entry.county_id, detail={"amount": entry.amount, "received_on": entry.received_on,
+                                        "source": entry.source, "reference": entry.reference},
+    )  # fmt: skip
+    return entry
+
+
+def _audit_claim(claim: CompensationClaim, action: str, actor, from_status: str) -> None:
+    audit_record(
+        actor=actor, action=action, obj_type="claim", obj_id=claim.pk, label=f"{claim} 贷款{claim.loan}",
+        region=claim.county_id, from_state=from_status, to_state=claim.status,
+        detail={"dpd": claim.dpd, "fund_share": claim.fund_share, "reason": claim.reject_reason},
+    )  # fmt: skip
+
+
 # --- deposits ----------------------------------------------------------------------------------
 
 
@@ -64,10 +86,11 @@ def deposit_record(
         raise FundError("invalid", "只能登记存入、市级补充或利息收入。", {"kind": ["类型不对。"]})
     amount = _positive(amount)
     _not_future(received_on, "received_on")
-    return FundEntry.objects.create(
+    entry = FundEntry.objects.create(
         county_id=county_code, kind=kind, amount=amount, received_on=received_on,
         source=(source or "").strip()[:100], reference=(reference or "").strip()[:100], created_by=actor,
     )  # fmt: skip
+    return _audit_fund_entry(entry, actor)
 
 
 # --- bank agreements ---------------------------------------------------------------------------
@@ -101,12 +124,18 @@ def agreement_create(
         errors["valid_from"] = ["该银行在这一天已有协议生效。"]
     if errors:
         raise FundError("invalid", next(iter(errors.values()))[0], errors)
-    return BankAgreement.objects.create(
+    agreement = BankAgreement.objects.create(
         county_id=county_code, bank=bank, fund_share=fund_share, guarantee_share=guarantee_share,
         bank_share=bank_share, guarantee_agency=guarantee_agency, guarantee_fee_rate=guarantee_fee_rate,
         guarantee_fee_subsidized=guarantee_fee_subsidized, leverage_multiple=leverage_multiple,
         valid_from=valid_from, valid_until=valid_until, reference=(reference or "").strip(), created_by=actor,
     )  # fmt: skip
+    audit_record(
+        actor=actor, action="create", obj_type="agreement", obj_id=agreement.pk, label=str(agreement),
+        region=county_code, detail={"split": [fund_share, guarantee_share, bank_share],
+                                    "leverage_multiple": leverage_multiple, "valid_from": valid_from},
+    )  # fmt: skip
+    return agreement
 
 
 # --- compensation claims -----------------------------------------------------------------------
@@ -157,7 +186,7 @@ def claim_file(*, actor, loan) -> CompensationClaim:
     _check_claimable(loan, figures, on=day)
     try:
         with transaction.atomic():
-            return CompensationClaim.objects.create(
+            claim = CompensationClaim.objects.create(
                 loan=loan,
                 county_id=loan.county_id,
                 bank_id=loan.bank_id,
@@ -169,6 +198,8 @@ def claim_file(*, actor, loan) -> CompensationClaim:
         if selectors.live_claim(loan) is None:
             raise
         raise _claim_exists(loan) from None  # filed meanwhile by someone else
+    _audit_claim(claim, "file", actor, "")
+    return claim
 
 
 def _lock(claim: CompensationClaim) -> CompensationClaim:
@@ -201,6 +232,7 @@ def claim_verify(*, actor, claim: CompensationClaim) -> CompensationClaim:
         setattr(claim, field, value)
     claim.status, claim.verified_by, claim.verified_at = ClaimStatus.VERIFIED, actor, now()
     claim.save()
+    _audit_claim(claim, "verify", actor, ClaimStatus.FILED)
     return claim
 
 
@@ -223,8 +255,10 @@ def claim_pay(*, actor, claim: CompensationClaim) -> CompensationClaim:
         county_id=claim.county_id, kind=FundEntry.Kind.PAYOUT, amount=-claim.fund_share, received_on=day,
         source=f"代偿贷款{claim.loan}", reference=f"代偿申请#{claim.pk}", created_by=actor,
     )  # fmt: skip
+    _audit_fund_entry(claim.payout, actor)
     claim.status, claim.paid_by, claim.paid_at = ClaimStatus.PAID, actor, now()
     claim.save(update_fields=["payout", "status", "paid_by", "paid_at"])
+    _audit_claim(claim, "pay", actor, ClaimStatus.VERIFIED)
     return claim
 
 
@@ -236,9 +270,11 @@ def claim_reject(*, actor, claim: CompensationClaim, reason: str) -> Compensatio
     reason = (reason or "").strip()
     if not reason:
         raise FundError("reason_required", "驳回须填写原因。", {"reason": ["请填写原因。"]})
+    previous = claim.status
     claim.status, claim.rejected_by, claim.rejected_at = ClaimStatus.REJECTED, actor, now()
     claim.reject_reason = reason[:200]
     claim.save(update_fields=["status", "rejected_by", "rejected_at", "reject_reason"])
+    _audit_claim(claim, "reject", actor, previous)
     return claim
 
 
@@ -278,14 +314,19 @@ def recovery_record(*, actor, loan, amount: Decimal, received_on: datetime.date)
                                                     claim.bank_percent), remaining)  # fmt: skip
     entry = None
     if fund > 0:
-        entry = FundEntry.objects.create(
+        entry = _audit_fund_entry(FundEntry.objects.create(
             county_id=claim.county_id, kind=FundEntry.Kind.RECOVERY, amount=fund, received_on=received_on,
             source=f"追偿贷款{loan}", reference=f"代偿申请#{claim.pk}", created_by=actor,
-        )  # fmt: skip
-    return Recovery.objects.create(
+        ), actor)  # fmt: skip
+    recovery = Recovery.objects.create(
         claim=claim, amount=amount, received_on=received_on, fund_part=fund, guarantee_part=guarantee,
         bank_part=bank, fund_entry=entry, recorded_by=actor,
     )  # fmt: skip
+    audit_record(
+        actor=actor, action="create", obj_type="recovery", obj_id=recovery.pk, label=str(recovery),
+        region=claim.county_id, detail={"amount": amount, "fund": fund, "guarantee": guarantee, "bank": bank},
+    )  # fmt: skip
+    return recovery
 
 
 def claim_preview(*, loan, on: datetime.date) -> tuple[dict, str | None]:

@@ -12,6 +12,7 @@ from django.views.decorators.http import require_POST
 
 from common.clock import today
 from common.errors import ApplicationError
+from common.views import refusal_status
 from loans.selectors import loan_get_for_user
 from loans.services import may_act
 from organization.models import Role
@@ -142,11 +143,13 @@ def claim_list_view(request):
 def claim_create_view(request, loan_id):
     """The bank's claim for a loan: the figures as they would be filed, then the button."""
     loan = loan_get_for_user(user=request.user, pk=loan_id)
+    status = 200
     if request.method == "POST":
         try:
             claim = services.claim_file(actor=request.user, loan=loan)
         except ApplicationError as exc:
             messages.error(request, exc.message)
+            status = refusal_status(exc)
         else:
             messages.success(request, f"已提交{claim}，等待县金融扶贫服务中心核实。")
             return redirect("risk_fund:claim", pk=claim.pk)
@@ -160,6 +163,7 @@ def claim_create_view(request, loan_id):
             "refusal": refusal,
             "may_file": may_act(request.user, loan, Role.BANK_OFFICER),
         },
+        status=status,
     )
 
 
@@ -204,7 +208,7 @@ def claim_action_view(request, pk, action):
     if action not in CLAIM_BUTTONS:
         raise Http404
     form = ReasonForm(request.POST, prefix=action)
-    failed = "请检查填写的内容。"
+    failed, status = "请检查填写的内容。", 200
     if form.is_valid():
         try:
             if action == "reject":
@@ -212,13 +216,13 @@ def claim_action_view(request, pk, action):
             else:
                 getattr(services, f"claim_{action}")(actor=request.user, claim=claim)
         except ApplicationError as exc:
-            failed = _form_errors(form, exc)
+            failed, status = _form_errors(form, exc), refusal_status(exc)
         else:
             messages.success(request, f"已办理：{CLAIM_BUTTONS[action]}。")
             return redirect("risk_fund:claim", pk=claim.pk)
     claim.refresh_from_db()
     context = _claim_context(request, claim, bound={action: form}, failed=failed)
-    return render(request, "risk_fund/claim_detail.html", context)
+    return render(request, "risk_fund/claim_detail.html", context, status=status)
 
 
 @login_required
@@ -226,12 +230,12 @@ def claim_action_view(request, pk, action):
 def claim_recovery_view(request, pk):
     claim = selectors.claim_get_for_user(user=request.user, pk=pk)
     form = RecoveryForm(request.POST)
-    failed = "请检查填写的内容。"
+    failed, status = "请检查填写的内容。", 200
     if form.is_valid():
         try:
             recovery = services.recovery_record(actor=request.user, loan=claim.loan, **form.cleaned_data)
         except ApplicationError as exc:
-            failed = _form_errors(form, exc)
+            failed, status = _form_errors(form, exc), refusal_status(exc)
         else:
             messages.success(
                 request, f"已登记追偿收回 {recovery.amount:,} 元，其中归补偿金 {recovery.fund_part:,} 元。"
@@ -241,4 +245,5 @@ def claim_recovery_view(request, pk):
         request,
         "risk_fund/claim_detail.html",
         _claim_context(request, claim, bound={"recovery": form}, failed=failed),
+        status=status,
     )

@@ -17,6 +17,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
+from common.audit import audit_record
 from common.clock import now, today
 from common.dates import add_months
 from common.errors import ApplicationError, Forbidden
@@ -62,9 +63,16 @@ def settlement_period(county_code: str, period_start: datetime.date) -> tuple[da
 
 
 def _record(batch, action: str, actor, from_status: str, comment: str = "") -> None:
+    """The batch's own event and the audit entry of the change, with the batch's totals."""
     BatchEvent.objects.create(
         batch=batch, action=action, actor=actor, from_status=from_status, to_status=batch.status,
         comment=comment[:500],
+    )  # fmt: skip
+    audit_record(
+        actor=actor, action=action, obj_type="subsidy_batch", obj_id=batch.pk,
+        label=f"{batch} {batch.period_start:%Y-%m-%d}", region=batch.county_id, from_state=from_status,
+        to_state=batch.status, detail={"total_amount": batch.total_amount, "lines": batch.line_count,
+                                       "comment": comment[:200]},
     )  # fmt: skip
 
 

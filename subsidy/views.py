@@ -14,6 +14,7 @@ from django.views.decorators.http import require_POST
 
 from common.clock import today
 from common.errors import ApplicationError
+from common.views import refusal_status
 from organization.models import Bank, Region, Role
 from organization.scoping import is_admin
 from organization.selectors import bank_list
@@ -180,12 +181,13 @@ def batch_action_view(request, pk, action):
         ),
         "cancel": lambda d: services.batch_cancel(actor=user, batch=batch, reason=d.get("reason", "")),
     }[action]
+    status = 200
     if form.is_valid():
         try:
             perform(form.cleaned_data)
         except ApplicationError as exc:  # the message shows at the top of the page
             form.add_service_errors({k: v for k, v in exc.errors.items() if k != "batch"})
-            failed = exc.message
+            failed, status = exc.message, refusal_status(exc)
         else:
             messages.success(request, f"已办理：{BUTTONS[action]}。")
             return redirect("subsidy:detail", pk=batch.pk)
@@ -193,4 +195,4 @@ def batch_action_view(request, pk, action):
         failed = "请检查填写的内容。"
     batch.refresh_from_db()
     context = _detail_context(request, batch, bound={action: form}, failed=failed)
-    return render(request, "subsidy/detail.html", context)
+    return render(request, "subsidy/detail.html", context, status=status)

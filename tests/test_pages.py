@@ -415,9 +415,9 @@ def test_township_officer_has_no_reveal_button(client_for, personas, households)
     client = client_for(personas["township_a"])
     page = page_text(client.get(f"/households/{a1.pk}/"))
     assert 'id="reveal-pii"' not in page
-    # Posting the button's form anyway shows the refusal and no number.
+    # Posting the button's form anyway shows the refusal (403: sees the household, not its numbers).
     response = client.post(f"/households/{a1.pk}/", {"action": "reveal"})
-    assert response.status_code == 200
+    assert response.status_code == 403
     assert pii_plain(a1) not in page_text(response)
     assert "不能查看完整的身份证号" in page_text(response)
     assert not PiiAccessLog.objects.exists()

@@ -13,7 +13,9 @@ method the case does not cover. The cases:
   the route allows, and the same object is reachable (not 404) by an insider, so the 404 is
   about scope and not about a bad URL.
 
-Every non-public route answers an anonymous caller with 401 and the error shape.
+Every non-public route answers an anonymous caller with 401 and the error shape. The browser pages'
+cases are tests/access.py's PAGES (checked by tests/test_access_routes.py, which also fails for a
+route of either kind that has no case).
 """
 
 import datetime
@@ -28,7 +30,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from common.clock import today
 from conftest import PERSONA_NAMES
 from enterprises.models import Enterprise
-from enterprises.tests.factories import credit_code_for, matrix_enterprises
+from enterprises.tests.factories import credit_code_for
 from households.models import Household, PiiAccessLog
 from organization.models import CountyPolicy, User
 from risk_fund.tests.matrix_cases import risk_fund_routes
@@ -1177,16 +1179,7 @@ def test_case_covers_every_method_the_route_allows(name):
 # --- fixtures -----------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def world(regions, banks, personas, households, settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path  # uploaded and generated files (imports)
-    return {
-        "regions": regions,
-        "banks": banks,
-        "personas": personas,
-        "households": households,
-        "enterprises": matrix_enterprises(regions, households, personas["admin"]),
-    }
+# The `world` fixture is in tests/conftest.py (the access-control tests share it).
 
 
 def _call(client, method, path, *, query=None, body=None):

@@ -207,12 +207,29 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# With Redis down, sending a task must fail within a second or two (common.jobs.enqueue then marks
+# the job failed) rather than hold the request: one retry, and a short connect timeout for a host
+# that drops packets instead of refusing.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0.2, "interval_max": 0.2}
+CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 1}
+# Tasks report through their Job / ImportJob rows; nobody reads Celery's results. Storing none
+# also keeps the web process off the result backend, whose pub/sub reconnects for 20 s (then
+# raises) when Redis has gone away.
+CELERY_TASK_IGNORE_RESULT = True
+# The daily job retries a step whose database connection was lost this many times, pausing 1, 2,
+# 4, ... (at most 30) seconds between (reporting.jobs.with_database_retries); then it fails.
+DAILY_JOB_DB_RETRIES = env.int("DAILY_JOB_DB_RETRIES", default=6)
 # Celery beat (CELERY_TIMEZONE above: crontab hours are Asia/Shanghai).
 CELERY_BEAT_SCHEDULE = {
     # The daily job (DPD, classification, breakers, warnings, region rollups) for the day just begun.
     "nightly-daily-jobs": {
         "task": "reporting.tasks.nightly_daily_jobs",
         "schedule": crontab(hour=1, minute=30),
+    },
+    # Daily jobs whose process died (still "running" hours after they started) are marked failed.
+    "fail-dead-daily-jobs": {
+        "task": "reporting.tasks.fail_dead_daily_jobs",
+        "schedule": crontab(minute="*/10"),
     },
     # Import jobs whose worker was lost are sent again.
     "requeue-stale-imports": {

@@ -14,14 +14,6 @@ from .factories import publish_default
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def admin_client(client, personas):
-    personas["admin"].is_superuser = True
-    personas["admin"].save()
-    client.force_login(personas["admin"])
-    return client
-
-
 def inline(prefix: str, rows: list[dict]) -> dict:
     data = {f"{prefix}-TOTAL_FORMS": str(len(rows)), f"{prefix}-INITIAL_FORMS": "0",
             f"{prefix}-MIN_NUM_FORMS": "0", f"{prefix}-MAX_NUM_FORMS": "1000"}  # fmt: skip

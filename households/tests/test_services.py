@@ -226,14 +226,18 @@ def test_unknown_village(clerk, code):
         ("village_a1", "411722100202"),  # the neighbouring village
         ("village_a1", "411722101201"),
         ("county_staff", "411721100201"),  # another county
-        ("township_a", "411722100201"),  # its own village, but a township officer does not edit
-        ("bank_x", "411722100201"),
-        ("city", "411722100201"),
-        ("nobody", "411722100201"),
     ],
 )
 def test_village_outside_the_actors_scope(personas, persona, code):
     refused(personas[persona], "village_code", village_code=code)
+
+
+# A township officer sees its villages' households but does not file them; a bank and the city read.
+@pytest.mark.parametrize("persona", ["township_a", "bank_x", "city", "nobody"])
+def test_roles_that_file_no_households_are_refused(personas, persona):
+    with pytest.raises(Forbidden):
+        household_create(actor=personas[persona], data=data(village_code="411722100201"))
+    assert not Household.objects.filter(household_no="S-0001").exists()
 
 
 # --- other fields -------------------------------------------------------------------------------

@@ -7,10 +7,12 @@ import io
 
 import pytest
 from django.contrib.auth.models import Group
+from django.db import connection
 from openpyxl import load_workbook
 
 from common.clock import now
 from common.errors import Forbidden
+from conftest import require_service
 from imports import registry, services
 from imports.models import ImportJob
 from imports.reports import ERROR_HEADER
@@ -300,18 +302,46 @@ def test_a_file_that_keeps_killing_its_worker_is_given_up(notes_kind, personas, 
     assert not Group.objects.exists()
 
 
-def test_stale_jobs_are_sent_again(notes_kind, personas, make_job, django_capture_on_commit_callbacks):
+def test_stale_queued_jobs_are_sent_again_and_lost_running_jobs_end_failed(
+    notes_kind, personas, make_job, django_capture_on_commit_callbacks
+):
     stale = now() - services.STALE_AFTER - datetime.timedelta(minutes=1)
-    lost = make_job(personas["county_staff"], hostile.workbook(NOTES))
+    lost = make_job(personas["county_staff"], hostile.workbook(NOTES), dry_run=False)
     ImportJob.objects.filter(pk=lost.pk).update(status="running", attempts=1, heartbeat_at=stale)
+    silent = make_job(personas["county_staff"], hostile.workbook(NOTES))  # running, never a heartbeat
+    ImportJob.objects.filter(pk=silent.pk).update(status="running", attempts=1, heartbeat_at=None)
     waiting = make_job(personas["county_staff"], hostile.workbook(NOTES))
     ImportJob.objects.filter(pk=waiting.pk).update(created_at=stale)
     alive = make_job(personas["county_staff"], hostile.workbook(NOTES))
     ImportJob.objects.filter(pk=alive.pk).update(status="running", attempts=1, heartbeat_at=now())
     with django_capture_on_commit_callbacks(execute=True):
-        assert sorted(services.import_requeue_stale()) == sorted([lost.pk, waiting.pk])
+        swept = services.import_requeue_stale()
+    assert (swept["sent_again"], sorted(swept["failed"])) == ([waiting.pk], sorted([lost.pk, silent.pk]))
     statuses = dict(ImportJob.objects.values_list("pk", "status"))
-    assert statuses == {lost.pk: "succeeded", waiting.pk: "succeeded", alive.pk: "running"}
+    assert statuses == {lost.pk: "failed", silent.pk: "failed", waiting.pk: "succeeded", alive.pk: "running"}
+    lost.refresh_from_db()
+    assert (lost.attempts, lost.phase) == (1, "done") and lost.finished_at is not None
+    assert "后台进程意外中断" in lost.message and "未写入任何数据" in lost.message
+    assert not Group.objects.exists()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_the_sweeper_leaves_a_job_whose_writes_are_committing(notes_kind, personas, make_job):
+    require_service(connection.vendor == "postgresql", "PostgreSQL (a row lock from a second connection)")
+    job = make_job(personas["county_staff"], hostile.workbook(NOTES), dry_run=False)
+    ImportJob.objects.filter(pk=job.pk).update(
+        status="running", phase="writing", attempts=1, heartbeat_at=None
+    )
+    writer = connection.get_new_connection(connection.get_connection_params())
+    try:
+        with writer.cursor() as cursor:  # the lock _run holds on the job's row while it writes
+            cursor.execute("SELECT id FROM imports_importjob WHERE id = %s FOR UPDATE", [job.pk])
+        assert services.import_requeue_stale() == {"sent_again": [], "failed": []}
+    finally:
+        writer.rollback()
+        writer.close()
+    assert services.import_requeue_stale() == {"sent_again": [], "failed": [job.pk]}
 
 
 def test_an_unregistered_kind_fails_cleanly(personas, run_job):
@@ -413,14 +443,12 @@ def test_rerun_checks_the_role_again(notes_kind, personas, run_job):
         services.import_rerun(actor=personas["bank_x"], job=dry, dry_run=False)
 
 
-def test_requeue_task_sends_lost_jobs_again(
-    notes_kind, personas, make_job, django_capture_on_commit_callbacks
-):
+def test_requeue_task_fails_lost_jobs(notes_kind, personas, make_job, django_capture_on_commit_callbacks):
     from imports.tasks import requeue_stale_imports
 
     lost = make_job(personas["county_staff"], hostile.workbook(NOTES))
     ImportJob.objects.filter(pk=lost.pk).update(status="running", attempts=1, heartbeat_at=None)
     with django_capture_on_commit_callbacks(execute=True):
-        assert requeue_stale_imports.delay().get() == [lost.pk]
+        assert requeue_stale_imports.delay().get() == {"sent_again": [], "failed": [lost.pk]}
     lost.refresh_from_db()
-    assert (lost.status, lost.attempts) == ("succeeded", 2)
+    assert (lost.status, lost.attempts) == ("failed", 1)

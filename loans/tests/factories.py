@@ -7,7 +7,6 @@ from zoneinfo import ZoneInfo
 
 import time_machine
 
-from common.clock import today
 from credit_rating.models import RatingStatus
 from credit_rating.tests.factories import RatingFactory, publish_default
 from loans import services
@@ -71,16 +70,19 @@ def walk(loan: Loan, *, to: str, personas, disbursed_on: datetime.date | None = 
 
 
 def _approve_and_disburse(loan, *, to, personas, disbursed_on):
-    """On the day the notice period ends (the bank cannot approve before)."""
-    with time_machine.travel(
-        datetime.datetime.combine(loan.notice_ends_on, datetime.time(12), tzinfo=SHANGHAI), tick=False
-    ):
+    """Approved on the day the notice period ends (the bank cannot approve before), disbursed that
+    day or on `disbursed_on`, on that day itself (a disbursement is recorded when it happens)."""
+    with _on(loan.notice_ends_on):
         loan = services.loan_transition(actor=personas["bank_x"], loan=loan, action="approve")
         if to == LoanStatus.APPROVED:
             return loan
-        return services.loan_disburse(
-            actor=personas["bank_x"], loan=loan, disbursed_on=disbursed_on or today()
-        )
+    day = disbursed_on or loan.notice_ends_on
+    with _on(day):
+        return services.loan_disburse(actor=personas["bank_x"], loan=loan, disbursed_on=day)
+
+
+def _on(day: datetime.date):
+    return time_machine.travel(datetime.datetime.combine(day, datetime.time(12), tzinfo=SHANGHAI), tick=False)
 
 
 def recognise_and_link(enterprise, households, *, actor) -> None:

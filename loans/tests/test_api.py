@@ -5,19 +5,18 @@ list, and Idempotency-Key on repayments, including two requests at once on Postg
 import datetime
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from decimal import Decimal
 
 import pytest
 import time_machine
 from django.contrib.auth import get_user_model
-from django.db import connection, connections
+from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from common.clock import today
 from common.identity import parse_resident_id
-from common.testing import make_resident_id
+from common.testing import at_once, make_resident_id
 from conftest import require_service
 from enterprises.services import enterprise_recognize
 from enterprises.tests.factories import BenefitLinkFactory, EnterpriseFactory
@@ -548,21 +547,6 @@ def test_keys_are_per_user(w):
 # --- two requests at once (PostgreSQL: real row locks) ---------------------------------------------
 
 
-def at_once(*calls):
-    """Run the calls in threads released together; each thread closes its own connections."""
-    barrier = threading.Barrier(len(calls))
-
-    def run(call):
-        try:
-            barrier.wait(timeout=10)
-            return call()
-        finally:
-            connections.close_all()
-
-    with ThreadPoolExecutor(max_workers=len(calls)) as pool:
-        return [future.result(timeout=60) for future in [pool.submit(run, call) for call in calls]]
-
-
 @pytest.fixture
 def on_postgresql():
     require_service(connection.vendor == "postgresql", "PostgreSQL (row locks for concurrent requests)")
@@ -580,17 +564,8 @@ def before_saving_a_repayment(monkeypatch, wait) -> None:
     monkeypatch.setattr(Repayment, "save", save)
 
 
-@pytest.mark.django_db(transaction=True)
-def test_two_requests_with_the_same_key_at_once_post_once(on_postgresql, w, monkeypatch):
-    loan = active_loan(w)
-    before_saving_a_repayment(monkeypatch, lambda: time.sleep(0.3))
-    with on_or_after(loan.disbursed_on):
-        responses = at_once(*[lambda: pay(w, loan, "100.00", key="SAME", travel=False)] * 2)
-    assert [r.status_code for r in responses] == [201, 201]
-    assert responses[0].json() == responses[1].json()
-    assert loan.repayments.count() == 1 and IdempotencyRecord.objects.count() == 1
-    loan.refresh_from_db()
-    assert loan.principal_outstanding == loan.amount  # 100 yuan of interest
+# The same key twice at once, and two different repayments at once, are raced in
+# tests/test_concurrency.py.
 
 
 @pytest.mark.django_db(transaction=True)

@@ -246,7 +246,7 @@ def test_refusals_show_on_the_page_never_a_500(client_for, personas, draft):
     response = client_for(personas["township_a"]).post(f"/loans/{draft.pk}/do/reject/", {"reject-reason": ""})
     assert response.status_code == 200 and "请填写原因。" in page_text(response)
     response = client_for(personas["county_staff"]).post(f"/loans/{draft.pk}/do/township-review/")
-    assert response.status_code == 200 and "您的角色不能对该笔贷款执行“乡镇审核”" in page_text(response)
+    assert response.status_code == 403 and "您的角色不能对该笔贷款执行“乡镇审核”" in page_text(response)
     response = client_for(personas["city"]).post(f"/loans/{draft.pk}/do/nonsense/")
     assert response.status_code == 404
     assert Loan.objects.get(pk=draft.pk).status == LoanStatus.SUBMITTED

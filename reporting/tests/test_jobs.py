@@ -66,7 +66,7 @@ def test_the_nightly_task_records_a_job_for_today(overdue):
 
 def test_the_beat_schedule_names_the_reporting_task():
     from imports.tasks import requeue_stale_imports
-    from reporting.tasks import nightly_daily_jobs
+    from reporting.tasks import fail_dead_daily_jobs, nightly_daily_jobs
 
     schedule = settings.CELERY_BEAT_SCHEDULE
     assert (
@@ -75,6 +75,7 @@ def test_the_beat_schedule_names_the_reporting_task():
         == "reporting.tasks.nightly_daily_jobs"
     )
     assert schedule["requeue-stale-imports"]["task"] == requeue_stale_imports.name
+    assert schedule["fail-dead-daily-jobs"]["task"] == fail_dead_daily_jobs.name
     nightly = schedule["nightly-daily-jobs"]["schedule"]
     assert (nightly.hour, nightly.minute) == ({1}, {30}) and settings.CELERY_TIMEZONE == "Asia/Shanghai"
 
@@ -88,6 +89,12 @@ def test_the_command_prints_the_figures_in_chinese(overdue):
     out = io.StringIO()
     call_command("run_daily_jobs", "--as-of", "2018-12-31", "--county", "411721", stdout=out)
     assert "（县区：411721）" in out.getvalue() and "区域汇总：4 个区划" in out.getvalue()
+    # Each run is recorded like the nightly one.
+    runs = Job.objects.filter(kind="daily_jobs", created_by=None).order_by("id")
+    assert [(j.status, j.params["counties"]) for j in runs] == [
+        ("succeeded", None),
+        ("succeeded", ["411721"]),
+    ]
     with pytest.raises(CommandError, match="日期"):
         call_command("run_daily_jobs", "--as-of", "31/12/2018")
     with pytest.raises(CommandError, match="999999"):

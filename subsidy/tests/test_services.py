@@ -3,16 +3,15 @@ no overlapping periods, maker-checker on approval, approved batches frozen, paid
 the database constraints that make paying twice impossible whatever the services do."""
 
 import datetime
-import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 
 import pytest
 import time_machine
-from django.db import IntegrityError, connection, connections, transaction
+from django.db import IntegrityError, connection, transaction
 
 from common.errors import Forbidden
+from common.testing import at_once
 from conftest import require_service
 from organization.models import CountyPolicy
 from subsidy import engine, services
@@ -201,18 +200,11 @@ def test_two_batches_computed_at_once_pay_once(regions, banks, personas, checker
     require_service(connection.vendor == "postgresql", "PostgreSQL (row locks for concurrent requests)")
     original = engine.compute_lines
     monkeypatch.setattr(engine, "compute_lines", lambda batch: (time.sleep(0.3), original(batch))[1])
-    barrier = threading.Barrier(2)
-
-    def run(user):
-        try:
-            barrier.wait(timeout=10)
-            return create(personas | {"checker": checker}, regions, banks, who=user).pk
-        except services.SubsidyError as exc:
-            return exc.code
-        finally:
-            connections.close_all()
-
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        results = sorted(map(str, pool.map(run, ["county_staff", "checker"])))
+    outcomes = at_once(
+        *[lambda who=who: create(personas | {"checker": checker}, regions, banks, who=who).pk
+          for who in ("county_staff", "checker")],
+        catch=(services.SubsidyError,),
+    )  # fmt: skip
+    results = sorted(o.code if isinstance(o, services.SubsidyError) else str(o) for o in outcomes)
     assert results[1] == "batch_exists" and results[0].isdigit(), results
     assert SettlementBatch.objects.count() == 1 and SubsidyLine.objects.count() == 1
