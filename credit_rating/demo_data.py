@@ -244,7 +244,8 @@ def _seed_batch(rows, scorers, actors: _Actors, day: datetime.date, result: Rati
                 started = approved_on - datetime.timedelta(days=rng.randint(8, 20))  # review done by then
                 valid_until = add_months(approved_on, 12) - datetime.timedelta(days=1)
             else:
-                started, valid_until = day - datetime.timedelta(days=rng.randint(1, 25)), None
+                # Started long enough ago that its steps (up to three, 1-3 days apart) are all in the past.
+                started, valid_until = day - datetime.timedelta(days=rng.randint(12, 36)), None
             drafter = clerk if complete else county  # incomplete: a batch pre-rating by the county
             moment = _moment(started, rng)
             events = [

@@ -125,11 +125,13 @@ def test_the_admin_lists_and_shows_entries_and_refuses_writes(admin_client, pers
     entry = record(personas["bank_x"], label="L4117220000042", obj_id=42)
     record(None, action="classify", obj_id=43, label="L4117220000043", from_state="normal", to_state="loss")
     page = admin_client.get(ADMIN).content.decode()
-    assert "L4117220000042" in page and "recommended → approved" in page and "系统" in page
+    # In Chinese: the action and the states by their names, a system job as 系统.
+    assert "L4117220000042" in page and "县级已推荐（公示） → 银行已审批" in page and "系统" in page and "审批通过" in page
     found = admin_client.get(ADMIN, {"q": "L4117220000042"}).content.decode()
     assert "L4117220000042" in found and "L4117220000043" not in found
     only_loss = admin_client.get(ADMIN, {"action": "classify"}).content.decode()
     assert "L4117220000043" in only_loss and "L4117220000042" not in only_loss
+    assert "正常 → 损失" in only_loss  # the classes by their names too
     detail = admin_client.get(f"{ADMIN}{entry.pk}/change/")
     assert detail.status_code == 200 and "L4117220000042" in detail.content.decode()
     assert admin_client.get(f"{ADMIN}add/").status_code == 403

@@ -10,8 +10,10 @@ from types import SimpleNamespace
 import pytest
 from django.core.management import call_command
 from django.db.models import Count
+from django.utils import timezone
 
 from common.clock import today
+from common.models import AuditEntry
 from credit_rating import services
 from credit_rating.models import CreditLineFreeze, Rating, RatingEvent, Scorecard
 from households.models import Household
@@ -58,6 +60,9 @@ def test_demo_ratings_in_every_state_and_idempotent():
 
 def test_seeded_history_is_consistent():
     seed()
+    # History is history: no step of any rating (nor its audit entry) is dated after now.
+    assert not RatingEvent.objects.filter(at__gt=timezone.now()).exists()
+    assert not AuditEntry.objects.filter(at__gt=timezone.now()).exists()
     for rating in Rating.objects.prefetch_related("events").select_related("scorecard")[:400]:
         events = sorted(rating.events.all(), key=lambda e: (e.at, e.id))
         assert events[0].action in ("create", "prerate") and events[-1].to_status == rating.status
