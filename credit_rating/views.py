@@ -9,7 +9,7 @@ from django.db.models import Count, Q
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_POST, require_safe
 
 from common.clock import today
 from common.errors import ApplicationError, Forbidden
@@ -91,6 +91,7 @@ def _default_tab(user, tabs) -> str:
 
 
 @login_required
+@require_safe
 def rating_list_view(request):
     user = request.user
     tabs = _tabs_for(user)
@@ -334,6 +335,7 @@ def rating_edit_view(request, pk):
 
 
 @login_required
+@require_safe
 def rating_expiring_view(request):
     day = today()
     form = RatingFilterForm(request.GET or None, regions=filter_region_list(user=request.user))
@@ -375,6 +377,7 @@ def _top_regions(user) -> list[Region]:
 
 
 @login_required
+@require_safe
 def rating_coverage_view(request):
     user = request.user
     tops = _top_regions(user)

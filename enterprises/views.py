@@ -6,7 +6,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_POST, require_safe
 
 from common.clock import today
 from common.errors import ApplicationError
@@ -54,6 +54,7 @@ def _townships(user) -> list[Region]:
 
 
 @login_required
+@require_safe
 def enterprise_list_view(request):
     form = EnterpriseFilterForm(request.GET or None, regions=_filter_regions(request.user))
     filters = form.filters()
@@ -73,6 +74,7 @@ def enterprise_list_view(request):
 
 
 @login_required
+@require_safe
 def enterprise_export_view(request):
     """The filtered list (every page) as xlsx."""
     form = EnterpriseFilterForm(request.GET or None, regions=_filter_regions(request.user))
@@ -114,6 +116,7 @@ def _detail_context(request, enterprise, **forms) -> dict:
 
 
 @login_required
+@require_safe
 def enterprise_detail_view(request, pk):
     enterprise = selectors.enterprise_get_for_user(user=request.user, pk=pk)
     return render(request, "enterprises/detail.html", _detail_context(request, enterprise))

@@ -7,6 +7,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import FileResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.views.decorators.http import require_safe
 
 from common.errors import ApplicationError, Forbidden
 from common.views import paginate
@@ -25,6 +26,7 @@ def _villages(user):
 
 
 @login_required
+@require_safe
 def household_list_view(request):
     form = HouseholdFilterForm(request.GET or None, regions=filter_region_list(user=request.user))
     filters = form.cleaned_data if form.is_valid() else {}
@@ -44,6 +46,7 @@ def household_list_view(request):
 
 
 @login_required
+@require_safe
 def household_export_view(request):
     """The list as xlsx, with the same filters (an invalid filter exports the whole list, as the
     page then shows it)."""

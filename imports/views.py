@@ -6,7 +6,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_POST, require_safe
 
 from common.errors import ApplicationError
 from common.spreadsheets import Limits
@@ -69,6 +69,7 @@ def import_page_view(request):
 
 
 @login_required
+@require_safe
 def import_detail_view(request, pk):
     job = selectors.import_get_for_user(user=request.user, pk=pk)
     job.kind_label = kind_label(job.kind)
@@ -95,12 +96,14 @@ def import_commit_view(request, pk):
 
 
 @login_required
+@require_safe
 def import_error_report_view(request, pk):
     job = selectors.import_get_for_user(user=request.user, pk=pk)
     return error_report_response(job)
 
 
 @login_required
+@require_safe
 def import_template_view(request, kind):
     spec = registry.template(kind)
     if spec is None:

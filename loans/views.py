@@ -8,7 +8,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_POST, require_safe
 
 from common.clock import today
 from common.errors import ApplicationError
@@ -83,6 +83,7 @@ def _service_errors(exc: ApplicationError) -> dict:
 
 
 @login_required
+@require_safe
 def loan_list_view(request):
     user = request.user
     form = LoanFilterForm(
@@ -109,6 +110,7 @@ def loan_list_view(request):
 
 
 @login_required
+@require_safe
 def loan_queue_view(request):
     user = request.user
     status_of = {action: status for action, status, _ in selectors.QUEUE_STEPS}
@@ -328,6 +330,7 @@ def _detail_context(request, loan, *, bound=None, failed="") -> dict:
 
 
 @login_required
+@require_safe
 def loan_detail_view(request, pk):
     loan = selectors.loan_get_for_user(user=request.user, pk=pk)
     return render(request, "loans/detail.html", _detail_context(request, loan))

@@ -23,6 +23,7 @@ from django.http import FileResponse, Http404
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils.http import urlencode
+from django.views.decorators.http import require_safe
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.utils import get_column_letter
@@ -42,6 +43,7 @@ TRIPPED_SHOWN = 20  # tripped areas listed by name above the charts; the rest ar
 
 
 @login_required
+@require_safe
 def home(request):
     assignments = request.user.role_assignments.select_related("unit__region", "branch__bank")
     return render(
@@ -201,6 +203,7 @@ def _chart_data(board: dict, rows: list[dict], trend: list[dict]) -> dict:
 
 
 @login_required
+@require_safe
 def dashboard_view(request):
     """A region's dashboard (the user's own top region by default) on a snapshot date."""
     user = request.user
@@ -268,6 +271,7 @@ INDICATORS = [
 
 
 @login_required
+@require_safe
 def assessment_view(request):
     """The counties ranked for a year (default: the latest year with snapshots)."""
     user = request.user
@@ -323,6 +327,7 @@ ASSESSMENT_COLUMNS = [
 
 
 @login_required
+@require_safe
 def assessment_export_view(request):
     """The assessment table of a year as xlsx (the rows the page shows)."""
     text = request.GET.get("year", "")

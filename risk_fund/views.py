@@ -8,7 +8,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_POST, require_safe
 
 from common.clock import today
 from common.errors import ApplicationError
@@ -38,6 +38,7 @@ def _form_errors(form, exc: ApplicationError) -> str:
 
 
 @login_required
+@require_safe
 def fund_list_view(request):
     day = today()
     counties = list(selectors.fund_list(user=request.user))
@@ -70,6 +71,7 @@ def _fund_context(request, county, *, deposit_form=None, agreement_form=None, fa
 
 
 @login_required
+@require_safe
 def fund_detail_view(request, county_code):
     county = selectors.fund_county_for_user(user=request.user, code=county_code)
     return render(request, "risk_fund/detail.html", _fund_context(request, county))
@@ -120,6 +122,7 @@ def agreement_create_view(request, county_code):
 
 
 @login_required
+@require_safe
 def claim_list_view(request):
     user, day = request.user, today()
     form = ClaimFilterForm(request.GET or None, counties=selectors.fund_list(user=user))
@@ -196,6 +199,7 @@ def _claim_context(request, claim, *, bound=None, failed="") -> dict:
 
 
 @login_required
+@require_safe
 def claim_detail_view(request, pk):
     claim = selectors.claim_get_for_user(user=request.user, pk=pk)
     return render(request, "risk_fund/claim_detail.html", _claim_context(request, claim))

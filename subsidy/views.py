@@ -10,7 +10,7 @@ from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_POST, require_safe
 
 from common.clock import today
 from common.errors import ApplicationError
@@ -51,6 +51,7 @@ def _service_errors(exc: ApplicationError) -> dict:
 
 
 @login_required
+@require_safe
 def batch_list_view(request):
     user = request.user
     counties = Region.objects.filter(
@@ -160,6 +161,7 @@ def _detail_context(request, batch, *, bound=None, failed="") -> dict:
 
 
 @login_required
+@require_safe
 def batch_detail_view(request, pk):
     batch = selectors.batch_get_for_user(user=request.user, pk=pk)
     return render(request, "subsidy/detail.html", _detail_context(request, batch))

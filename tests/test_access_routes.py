@@ -85,9 +85,10 @@ def check_outsider(world, case: Page, persona: str, path: str):
         leaked = {t for t in case.shown(world) if t in text}
         assert not leaked, f"{persona} sees {sorted(leaked)} on {path}"
         return
-    # A POST-only page refuses GET before it looks at the object (405 says nothing about it).
+    # A POST-only page refuses GET, and a read-only page POST, before it looks at the object (405
+    # says nothing about it).
     assert_refused(world, persona, path, "GET", 405 if case.post_only else 404)
-    assert_refused(world, persona, path, "POST", 404)
+    assert_refused(world, persona, path, "POST", 404 if case.takes_post else 405)
 
 
 def check_insider(world, case: Page, name: str, path: str):

@@ -126,7 +126,12 @@ def test_the_admin_lists_and_shows_entries_and_refuses_writes(admin_client, pers
     record(None, action="classify", obj_id=43, label="L4117220000043", from_state="normal", to_state="loss")
     page = admin_client.get(ADMIN).content.decode()
     # In Chinese: the action and the states by their names, a system job as 系统.
-    assert "L4117220000042" in page and "县级已推荐（公示） → 银行已审批" in page and "系统" in page and "审批通过" in page
+    assert (
+        "L4117220000042" in page
+        and "县级已推荐（公示） → 银行已审批" in page
+        and "系统" in page
+        and "审批通过" in page
+    )
     found = admin_client.get(ADMIN, {"q": "L4117220000042"}).content.decode()
     assert "L4117220000042" in found and "L4117220000043" not in found
     only_loss = admin_client.get(ADMIN, {"action": "classify"}).content.decode()
