@@ -11,6 +11,7 @@ task running outside the request's transaction never overwrites fields it did no
 import logging
 import time
 from collections.abc import Callable
+from datetime import timedelta
 
 from django.db import transaction
 from django.http import Http404
@@ -25,6 +26,9 @@ logger = logging.getLogger(__name__)
 
 # At most one progress write per this many seconds (plus the first and the last).
 PROGRESS_INTERVAL = 0.5
+# A job still "running" this long after it started has lost its process: the daily job over a
+# million loans takes about a minute (bench/daily_job.py) plus its database retries, a prerate less.
+DEAD_AFTER = timedelta(hours=2)
 QUEUE_DOWN_MESSAGE = "任务队列暂时不可用，任务未开始，未写入任何数据。请稍后重试。"
 # What sending a task raises when the broker (Redis) cannot be reached: kombu wraps the transport's
 # connection errors in its OperationalError; a bare socket error may still escape.
@@ -106,6 +110,24 @@ def job_fail(job_id: int, message: str, result: dict | None = None) -> None:
     Job.objects.filter(pk=job_id).update(
         status=Job.Status.FAILED, message=message[:2000], result=result or {}, finished_at=now()
     )
+
+
+def job_fail_dead(*, at=None) -> list[int]:
+    """Mark failed the jobs, of any kind, still "running" DEAD_AFTER after they started: their
+    process died without a word (a killed worker, a server restart, the database gone for longer
+    than the retries). One UPDATE that also checks the status, so a job finishing meanwhile keeps
+    its result. For the beat (common.tasks.fail_dead_jobs)."""
+    cutoff = (at or now()) - DEAD_AFTER
+    running = Job.objects.filter(status=Job.Status.RUNNING)
+    dead = list(running.filter(started_at__lt=cutoff).values_list("pk", flat=True))
+    hours = int(DEAD_AFTER.total_seconds() // 3600)
+    running.filter(pk__in=dead).update(
+        status=Job.Status.FAILED,
+        finished_at=now(),
+        message=f"任务中断：开始 {hours} 小时后仍未结束，执行它的进程多半已退出（如服务器或数据库重启）。"
+        "请重新运行该任务。",
+    )
+    return dead
 
 
 def job_get_for_user(*, user, pk) -> Job:

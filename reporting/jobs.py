@@ -9,7 +9,7 @@ broke, which is one transaction and so was rolled back whole, runs again on a ne
 a pause (with_database_retries); every step is idempotent, so the result is that of an
 uninterrupted run. If the database stays away longer, the Job ends failed with a message saying
 so, and running the job again is safe. A Job left "running" by a process that died outright is
-marked failed by daily_job_fail_dead (beat)."""
+marked failed by common.jobs.job_fail_dead (beat)."""
 
 import contextlib
 import datetime
@@ -19,7 +19,6 @@ import time
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection, transaction
 
-from common.clock import now
 from common.jobs import enqueue_job, job_create, job_fail, job_finish, job_progress_reporter, job_start
 from common.models import Job
 from loans.daily import daily_job_counties, run_daily_jobs
@@ -33,9 +32,6 @@ DAILY_JOB_KIND = "daily_jobs"
 # What a lost or broken connection raises: a server restart, a failover, a network cut; also a
 # deadlock or a lock timeout, which a retry cures as well.
 CONNECTION_ERRORS = (OperationalError, InterfaceError)
-# A daily job still "running" this long after it started has lost its process: a million loans
-# take about a minute (bench/daily_job.py), the retries at most DAILY_JOB_DB_RETRIES half-minutes.
-DEAD_AFTER = datetime.timedelta(hours=2)
 
 
 def retry_delays() -> list[int]:
@@ -143,21 +139,4 @@ def _record_failure(job_id: int, message: str) -> None:
     try:
         with_database_retries(lambda: job_fail(job_id, message))
     except CONNECTION_ERRORS:
-        logger.error("日终任务 #%s 未能标记为失败（数据库仍不可用），将由 daily_job_fail_dead 标记。", job_id)
-
-
-def daily_job_fail_dead(*, at: datetime.datetime | None = None) -> list[int]:
-    """Mark failed the daily jobs still "running" DEAD_AFTER after they started: their process
-    died without a word (killed, or the database gone for longer than the retries). One UPDATE
-    that also checks the status, so a job finishing meanwhile keeps its result. For the beat."""
-    cutoff = (at or now()) - DEAD_AFTER
-    running = Job.objects.filter(kind=DAILY_JOB_KIND, status=Job.Status.RUNNING)
-    dead = list(running.filter(started_at__lt=cutoff).values_list("pk", flat=True))
-    hours = int(DEAD_AFTER.total_seconds() // 3600)
-    running.filter(pk__in=dead).update(
-        status=Job.Status.FAILED,
-        finished_at=now(),
-        message=f"日终任务中断：开始 {hours} 小时后仍未结束，执行它的进程多半已退出（如服务器或数据库重启）。"
-        "请重新运行日终任务：各步骤可重复运行，结果与一次不中断的运行相同。",
-    )
-    return dead
+        logger.error("日终任务 #%s 未能标记为失败（数据库仍不可用），将由 job_fail_dead 标记。", job_id)

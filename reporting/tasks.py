@@ -10,7 +10,7 @@ from common.clock import today
 from common.jobs import job_create
 from common.models import Job
 
-from .jobs import DAILY_JOB_KIND, daily_job_fail_dead, daily_job_run
+from .jobs import DAILY_JOB_KIND, daily_job_run
 
 
 @shared_task(acks_late=True, max_retries=0)
@@ -29,9 +29,3 @@ def nightly_daily_jobs() -> str:
     as_of = today()
     job = job_create(kind=DAILY_JOB_KIND, actor=None, params={"as_of": as_of.isoformat(), "counties": None})
     return run_daily_jobs_task(job.pk, as_of.isoformat())
-
-
-@shared_task
-def fail_dead_daily_jobs() -> list[int]:
-    """Celery beat, every 10 minutes: daily jobs whose process died are marked failed."""
-    return daily_job_fail_dead()

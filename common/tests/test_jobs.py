@@ -1,9 +1,13 @@
 """common.jobs: the job record's life, throttled progress writes, who may read a job."""
 
+import datetime
+
 import pytest
 from django.http import Http404
 
 from common import jobs
+from common.clock import now
+from common.jobs import DEAD_AFTER
 from common.models import Job
 
 pytestmark = pytest.mark.django_db
@@ -61,3 +65,23 @@ def test_job_is_its_starters_and_the_admins(personas):
         with pytest.raises(Http404):
             jobs.job_get_for_user(user=personas["admin"], pk=pk)
     assert Job.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_jobs_whose_process_died_are_marked_failed():
+    """Any kind (the daily job, a prerate): still running DEAD_AFTER after it started."""
+    from common.tasks import fail_dead_jobs
+
+    long_ago = now() - DEAD_AFTER - datetime.timedelta(minutes=1)
+
+    def job(kind="daily_jobs", status=Job.Status.RUNNING, started_at=long_ago) -> Job:
+        return Job.objects.create(kind=kind, status=status, started_at=started_at)
+
+    dead, alive, prerate, done = job(), job(started_at=now()), job(kind="prerate"), job(status="succeeded")
+    assert sorted(fail_dead_jobs()) == sorted([dead.pk, prerate.pk])
+    assert dict(Job.objects.values_list("pk", "status")) == {
+        dead.pk: "failed", alive.pk: "running", prerate.pk: "failed", done.pk: "succeeded",
+    }  # fmt: skip
+    dead.refresh_from_db()
+    assert dead.finished_at is not None and "重新运行" in dead.message
+    assert fail_dead_jobs() == []

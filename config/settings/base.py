@@ -226,9 +226,9 @@ CELERY_BEAT_SCHEDULE = {
         "task": "reporting.tasks.nightly_daily_jobs",
         "schedule": crontab(hour=1, minute=30),
     },
-    # Daily jobs whose process died (still "running" hours after they started) are marked failed.
-    "fail-dead-daily-jobs": {
-        "task": "reporting.tasks.fail_dead_daily_jobs",
+    # Jobs of any kind whose process died (still "running" hours after they started) are marked failed.
+    "fail-dead-jobs": {
+        "task": "common.tasks.fail_dead_jobs",
         "schedule": crontab(minute="*/10"),
     },
     # Import jobs whose worker was lost are sent again.

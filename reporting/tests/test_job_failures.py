@@ -9,7 +9,6 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import OperationalError
 
-from common.clock import now
 from common.models import Job
 from reporting import jobs
 
@@ -110,22 +109,3 @@ def test_the_command_says_why_it_failed(monkeypatch):
     with pytest.raises(ZeroDivisionError):
         call_command("run_daily_jobs", "--as-of", AS_OF.isoformat())
     assert Job.objects.order_by("id").last().message == "日终任务失败：ZeroDivisionError"
-
-
-@pytest.mark.django_db
-def test_daily_jobs_whose_process_died_are_marked_failed():
-    from reporting.tasks import fail_dead_daily_jobs
-
-    long_ago = now() - jobs.DEAD_AFTER - datetime.timedelta(minutes=1)
-
-    def job(kind=jobs.DAILY_JOB_KIND, status=Job.Status.RUNNING, started_at=long_ago) -> Job:
-        return Job.objects.create(kind=kind, status=status, started_at=started_at)
-
-    dead, alive, other, done = job(), job(started_at=now()), job(kind="prerate"), job(status="succeeded")
-    assert fail_dead_daily_jobs() == [dead.pk]
-    assert dict(Job.objects.values_list("pk", "status")) == {
-        dead.pk: "failed", alive.pk: "running", other.pk: "running", done.pk: "succeeded",
-    }  # fmt: skip
-    dead.refresh_from_db()
-    assert dead.finished_at is not None and "重新运行" in dead.message
-    assert fail_dead_daily_jobs() == []

@@ -65,8 +65,9 @@ def test_the_nightly_task_records_a_job_for_today(overdue):
 
 
 def test_the_beat_schedule_names_the_reporting_task():
+    from common.tasks import fail_dead_jobs
     from imports.tasks import requeue_stale_imports
-    from reporting.tasks import fail_dead_daily_jobs, nightly_daily_jobs
+    from reporting.tasks import nightly_daily_jobs
 
     schedule = settings.CELERY_BEAT_SCHEDULE
     assert (
@@ -75,7 +76,7 @@ def test_the_beat_schedule_names_the_reporting_task():
         == "reporting.tasks.nightly_daily_jobs"
     )
     assert schedule["requeue-stale-imports"]["task"] == requeue_stale_imports.name
-    assert schedule["fail-dead-daily-jobs"]["task"] == fail_dead_daily_jobs.name
+    assert schedule["fail-dead-jobs"]["task"] == fail_dead_jobs.name
     nightly = schedule["nightly-daily-jobs"]["schedule"]
     assert (nightly.hour, nightly.minute) == ({1}, {30}) and settings.CELERY_TIMEZONE == "Asia/Shanghai"
 
