@@ -111,15 +111,17 @@ class EnterpriseEligibility:
     def eligible(self) -> bool:
         return not self.refusals
 
-    def refusals_for(self, amount: Decimal) -> list[tuple[str, str]]:
-        """The refusals for a loan of `amount`: the enterprise's own, and exceeds_linkage_cap."""
+    def refusals_for(self, amount: Decimal, *, used: Decimal = Decimal(0)) -> list[tuple[str, str]]:
+        """The refusals for a loan of `amount`: the enterprise's own, and exceeds_linkage_cap when
+        it and what the enterprise's other loans already `used` of the cap exceed the cap."""
         refusals = list(self.refusals)
-        if amount > self.loan_cap:
+        if amount + used > self.loan_cap:
+            others = f"，其他贷款已占用{money(used):,}元" if used else ""
             refusals.append(
                 (
                     "exceeds_linkage_cap",
                     f"申请金额{money(amount):,}元超过带贫额度上限{self.loan_cap:,}元"
-                    f"（{self.on:%Y-%m-%d}带动{self.households_led}户 × 每户{self.cap_per_household:,}元）。",
+                    f"（{self.on:%Y-%m-%d}带动{self.households_led}户 × 每户{self.cap_per_household:,}元{others}）。",
                 )
             )
         return refusals

@@ -19,7 +19,7 @@ from organization.models import Bank
 from . import selectors, services
 from .eligibility import Application, refusals
 from .idempotency import idempotent
-from .models import Classification, LoanStatus, PostLoanCheck, Purpose, RepaymentMethod
+from .models import Classification, LoanStatus, PostLoanCheck, Purpose, RepaymentMethod, WriteOffReason
 
 # --- output shapes -----------------------------------------------------------------------------
 
@@ -66,6 +66,9 @@ class LoanOutputSerializer(serializers.Serializer):
     classification = serializers.CharField()
     extension_count = serializers.IntegerField()
     renewed_from = serializers.IntegerField(source="renewed_from_id", allow_null=True)
+    written_off_principal = MoneySerializerField()
+    written_off_on = serializers.DateField(allow_null=True)
+    write_off_reason = serializers.CharField(help_text="核销事由代码，见 write-off 的 reason")
 
 
 class LoanDetailOutputSerializer(LoanOutputSerializer):
@@ -186,11 +189,47 @@ class LoanListCreateApi(APIView):
 
 
 class LoanDetailApi(APIView):
+    class UpdateInputSerializer(serializers.Serializer):
+        """The village corrects a draft or returned application (then submits it again)."""
+
+        borrower = serializers.IntegerField(required=False, help_text="借款的家庭成员")
+        bank = serializers.CharField(required=False, max_length=20)
+        amount = MoneySerializerField(required=False, min_value=0)
+        term_months = serializers.IntegerField(required=False, min_value=1, max_value=120)
+        purpose = serializers.ChoiceField(choices=Purpose.choices, required=False)
+        repayment_method = serializers.ChoiceField(choices=RepaymentMethod.choices, required=False)
+        other_subsidy = serializers.BooleanField(required=False)
+        rate = serializers.DecimalField(
+            max_digits=7, decimal_places=4, required=False, help_text="仅带贫企业贷款"
+        )
+
     @extend_schema(responses=LoanDetailOutputSerializer)
     def get(self, request, pk):
         return Response(
             LoanDetailOutputSerializer(selectors.loan_get_for_user(user=request.user, pk=pk)).data
         )
+
+    @extend_schema(request=UpdateInputSerializer, responses=LoanDetailOutputSerializer)
+    def patch(self, request, pk):
+        loan = selectors.loan_get_for_user(user=request.user, pk=pk)
+        data = self.UpdateInputSerializer(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        changes = dict(data.validated_data)
+        if "bank" in changes:
+            bank = Bank.objects.filter(code=changes["bank"]).first()
+            if bank is None:
+                raise services.LoanError(
+                    "invalid", f"未知的银行代码“{changes['bank']}”。", {"bank": ["未知的银行。"]}
+                )
+            changes["bank"] = bank
+        if "borrower" in changes:
+            if loan.household_id is None:
+                raise services.LoanError(
+                    "invalid", "带贫企业贷款没有借款人成员。", {"borrower": ["不适用。"]}
+                )
+            changes["borrower"] = get_object_or_404(loan.household.members, pk=changes["borrower"])
+        loan = services.loan_update(actor=request.user, loan=loan, changes=changes)
+        return Response(_detail(request, loan))
 
 
 class LoanScheduleApi(APIView):
@@ -232,6 +271,19 @@ class LoanDisburseInputSerializer(serializers.Serializer):
     disbursed_on = serializers.DateField(required=False, help_text="默认今天")
 
 
+class LoanWriteOffInputSerializer(serializers.Serializer):
+    reason = serializers.ChoiceField(
+        choices=WriteOffReason.choices, help_text="核销事由（固定列表；也接受其中文名称）"
+    )
+    comment = serializers.CharField(required=False, allow_blank=True, max_length=300, default="")
+
+    def to_internal_value(self, data):
+        labels = {r.label: r.value for r in WriteOffReason}
+        if isinstance(data, dict) and data.get("reason") in labels:
+            data = {**data, "reason": labels[data["reason"]]}
+        return super().to_internal_value(data)
+
+
 class LoanExtendInputSerializer(serializers.Serializer):
     months = serializers.IntegerField(min_value=1, max_value=36)
     reason = serializers.CharField(required=False, allow_blank=True, max_length=500, default="")
@@ -249,9 +301,18 @@ ACTIONS = {
     "township-review": (LoanCommentInputSerializer, _transition("township-review", "comment")),
     "county-recommend": (LoanCommentInputSerializer, _transition("county-recommend", "comment")),
     "approve": (LoanCommentInputSerializer, _transition("approve", "comment")),
+    "return": (LoanReasonInputSerializer, _transition("return", "reason")),
     "reject": (LoanReasonInputSerializer, _transition("reject", "reason")),
     "withdraw": (LoanCommentInputSerializer, _transition("withdraw", "comment")),
-    "write-off": (LoanReasonInputSerializer, _transition("write-off", "reason")),
+    # Write-off in two steps: a bank officer proposes, a second person approves or sends it back.
+    "write-off": (
+        LoanWriteOffInputSerializer,
+        lambda user, loan, data: services.loan_write_off(
+            actor=user, loan=loan, reason=data["reason"], comment=data.get("comment", "")
+        ),
+    ),
+    "write-off-approve": (LoanCommentInputSerializer, _transition("write-off-approve", "comment")),
+    "write-off-reject": (LoanReasonInputSerializer, _transition("write-off-reject", "reason")),
     "disburse": (
         LoanDisburseInputSerializer,
         lambda user, loan, data: services.loan_disburse(

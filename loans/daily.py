@@ -36,13 +36,24 @@ from django.http import Http404
 
 from common.audit import audit_entry, audit_insert_select, audit_record_many
 from common.clock import now, today
+from common.dates import add_months
 from common.errors import Forbidden
 from common.money import money, percent
+from common.workflow import Refusal, Step, Workflow
 from organization.models import CountyPolicy, Region, Role
 from organization.scoping import area_q, has_role_over, is_admin, prefix_q
 from organization.selectors import policy_for
 
-from .models import NPL_CLASSES, OUTSTANDING_STATUSES, Breaker, BreakerEvent, Classification, Instalment, Loan
+from .models import (
+    NPL_CLASSES,
+    OUTSTANDING_STATUSES,
+    Breaker,
+    BreakerEvent,
+    Classification,
+    Instalment,
+    Loan,
+    LoanStatus,
+)  # fmt: skip
 from .selectors import loan_scope_q
 from .services import LoanError
 
@@ -195,15 +206,34 @@ class _Figures:
     npl: Decimal = Decimal("0.00")
 
 
+def breaker_loans(as_of: datetime.date, counties=None) -> QuerySet[Loan]:
+    """The loans an area's NPL ratio is made of: those outstanding, and those written off within
+    the policy's months before `as_of` (write_off_breaker_months), so that a write-off cannot
+    clear a trip (DOMAIN.md "Circuit breaker")."""
+    recent = Q(pk__in=[])
+    for (months,), counties_q in _policy_groups(as_of, ("write_off_breaker_months",), counties):
+        since = add_months(as_of, -months)
+        recent |= counties_q & Q(status=LoanStatus.WRITTEN_OFF, written_off_on__gt=since)
+    return Loan.objects.filter(_county_filter("county_id", counties)).filter(
+        Q(status__in=OUTSTANDING_STATUSES) | recent
+    )
+
+
+# Principal at risk, and the part of it that is non-performing: a loan written off counts with
+# the principal it had when written off (its principal outstanding is then 0, and the principal
+# written off of every other loan is 0).
+BREAKER_SUMS = {
+    "total": Sum(F("principal_outstanding") + F("written_off_principal")),
+    "npl": Sum("principal_outstanding", filter=Q(classification__in=NPL_CLASSES), default=0)
+    + Sum("written_off_principal", default=0),
+}
+
+
 def _area_figures(loans: QuerySet[Loan]) -> dict[str, _Figures]:
-    """Principal outstanding and NPL principal of every village and township with outstanding
-    loans, from one GROUP BY: a household loan counts in its village and its township, an
-    enterprise loan (area = township) in its township only."""
-    rows = (
-        loans.values("county_id", "township_id", "area_id")
-        .annotate(total=Sum("principal_outstanding"), npl=Sum("principal_outstanding", filter=Q(classification__in=NPL_CLASSES)))
-        .order_by()
-    )  # fmt: skip
+    """Principal and NPL principal of every village and township with loans at risk, from one
+    GROUP BY: a household loan counts in its village and its township, an enterprise loan
+    (area = township) in its township only."""
+    rows = loans.values("county_id", "township_id", "area_id").annotate(**BREAKER_SUMS).order_by()
     figures: dict[str, _Figures] = {}
     for row in rows:
         total, npl = row["total"] or Decimal(0), row["npl"] or Decimal(0)
@@ -238,8 +268,7 @@ def compute_breakers(*, as_of: datetime.date, counties: list[str] | None = None)
     (the ratio compared is the stored one, rounded to 0.01 %, the figure users see). A tripped one
     stays tripped: only county staff resume it (breaker_resume); its figures are refreshed so
     `resumable` tells when they may. Areas whose loans are all gone keep their row, at zero."""
-    loans = Loan.objects.filter(_county_filter("county_id", counties), status__in=OUTSTANDING_STATUSES)
-    figures = _area_figures(loans)
+    figures = _area_figures(breaker_loans(as_of, counties))
     # Rows for new areas first, then lock every row of the run in one order: a second run at the
     # same time waits here and then sees this one's trips (no second event).
     Breaker.objects.bulk_create(
@@ -311,45 +340,86 @@ def _live_figures(breaker: Breaker) -> _Figures:
     """The area's figures from the loans as they are now (after repayments, write-offs or a
     classification run since the daily job), one aggregate query."""
     field = "area_id" if breaker.level == Region.Level.VILLAGE else "township_id"
-    sums = Loan.objects.filter(status__in=OUTSTANDING_STATUSES, **{field: breaker.region_id}).aggregate(
-        total=Sum("principal_outstanding"), npl=Sum("principal_outstanding", filter=Q(classification__in=NPL_CLASSES))
-    )  # fmt: skip
+    loans = breaker_loans(today(), [breaker.region_id[:6]]).filter(**{field: breaker.region_id})
+    sums = loans.aggregate(**BREAKER_SUMS)
     return _Figures(
         breaker.region_id[:6], breaker.level, sums["total"] or Decimal(0), sums["npl"] or Decimal(0)
     )
 
 
-@transaction.atomic
+def _back_under_threshold_guard(workflow, breaker: Breaker, context) -> list[Refusal]:
+    """The area's ratio recomputed now from its loans (repayments, a classification run since the
+    daily job; loans written off within the policy's months still count) against today's
+    threshold. The fresh figures are kept on the breaker, saved if it resumes."""
+    _apply(breaker, _live_figures(breaker), _threshold(policy_for(breaker.region_id[:6], on=context.on), breaker.level),
+           context.on)  # fmt: skip
+    if breaker.npl_ratio <= breaker.threshold:
+        return []
+    return [Refusal(
+        "breaker_still_over",
+        f"{breaker.region.name}不良贷款率{breaker.npl_ratio}%，仍高于{breaker.threshold}%的熔断线，暂不能恢复。"
+        "请待不良贷款清收、还款后再确认恢复（核销的贷款在核销后12个月内仍计入不良率）。",
+    )]  # fmt: skip
+
+
+class BreakerWorkflow(Workflow):
+    """A breaker trips by the daily job (set-based, compute_breakers); only county staff resume it."""
+
+    obj_type = "breaker"
+    model = Breaker
+    state_field = "state"
+    steps = {
+        "resume": Step((Breaker.State.TRIPPED,), Breaker.State.NORMAL, (Role.COUNTY_STAFF,), "确认恢复",
+                       guards=("back_under_threshold",)),
+    }  # fmt: skip
+    guards = {"back_under_threshold": _back_under_threshold_guard}
+    error = LoanError
+    forbidden_text = "只有县金融扶贫服务中心可以确认恢复熔断区域的贷款业务。"
+    state_text = "该区域当前未熔断，无需恢复。"
+
+    def lock(self, obj):
+        return Breaker.objects.select_for_update(of=("self",)).select_related("region").get(pk=obj.pk)
+
+    def holds_role(self, user, obj, role):
+        return has_role_over(user, obj.region_id, (role,))
+
+    def worked_on(self, obj, user, action):
+        return False  # the trip is the daily job's
+
+    def subject(self, obj):
+        return {
+            "obj_type": "breaker",
+            "obj_id": obj.region_id,
+            "label": obj.region.name,
+            "region": obj.region_id,
+        }
+
+    def write_event(self, obj, *, action, actor, from_state, to_state, comment):
+        BreakerEvent.objects.create(
+            region_id=obj.region_id, kind=BreakerEvent.Kind.RESUME, npl_ratio=obj.npl_ratio, threshold=obj.threshold,
+            as_of=obj.computed_on, actor=actor,
+        )  # fmt: skip
+
+    def audit_detail(self, obj, *, action, comment, detail):
+        return {"npl_ratio": obj.npl_ratio, "threshold": obj.threshold, "as_of": obj.computed_on}
+
+
+BREAKER_WORKFLOW = BreakerWorkflow()
+
+
 def breaker_resume(*, actor, region_code: str) -> Breaker:
     """County staff confirm that a tripped area may lend again, once its NPL ratio, recomputed now
     from the loans, is back at or under the threshold in force today."""
     if not has_role_over(actor, region_code, (Role.COUNTY_STAFF,)):
-        raise Forbidden("只有县金融扶贫服务中心可以确认恢复熔断区域的贷款业务。")
-    breaker = (
-        Breaker.objects.select_for_update(of=("self",))
-        .select_related("region")
-        .filter(region_id=region_code)
-        .first()
-    )
-    if breaker is None or breaker.state != Breaker.State.TRIPPED:
-        raise LoanError("invalid_transition", "该区域当前未熔断，无需恢复。")
-    on = today()
-    _apply(breaker, _live_figures(breaker), _threshold(policy_for(region_code[:6], on=on), breaker.level), on)
-    if breaker.npl_ratio > breaker.threshold:
-        raise LoanError(
-            "breaker_still_over",
-            f"{breaker.region.name}不良贷款率{breaker.npl_ratio}%，仍高于{breaker.threshold}%的熔断线，暂不能恢复。"
-            "请待不良贷款清收、还款后再确认恢复。",
-            {"npl_ratio": str(breaker.npl_ratio), "threshold": str(breaker.threshold)},
-        )
-    breaker.state, breaker.since = Breaker.State.NORMAL, now()
-    breaker.save(update_fields=[*FIGURE_FIELDS, "state", "since"])
-    event = BreakerEvent.objects.create(
-        region_id=region_code, kind=BreakerEvent.Kind.RESUME, npl_ratio=breaker.npl_ratio,
-        threshold=breaker.threshold, as_of=on, actor=actor,
-    )  # fmt: skip
-    _audit_breaker_events([event])
-    return breaker
+        raise Forbidden(BreakerWorkflow.forbidden_text)
+    breaker = Breaker.objects.filter(region_id=region_code).first()
+    if breaker is None:
+        raise LoanError("invalid_transition", BreakerWorkflow.state_text)
+
+    def change(breaker: Breaker) -> None:
+        breaker.since = now()
+
+    return BREAKER_WORKFLOW.run(actor=actor, obj=breaker, action="resume", change=change)
 
 
 # --- breaker reads (scoped like the regions: area roles by prefix, banks by the counties served) ---

@@ -18,6 +18,7 @@ from .models import (
     PostLoanCheck,
     Purpose,
     RepaymentMethod,
+    WriteOffReason,
 )
 
 ANY = [("", "全部")]
@@ -89,6 +90,13 @@ class CommentForm(ServiceForm):
 class ReasonForm(ServiceForm):
     # Not required here, so that the service answers with its own message (as the API does).
     reason = forms.CharField(label="原因", required=False, max_length=500)
+
+
+class WriteOffForm(ServiceForm):
+    reason = forms.ChoiceField(
+        label="核销事由", choices=[("", "请选择")] + WriteOffReason.choices, required=False
+    )
+    comment = forms.CharField(label="补充说明", required=False, max_length=300)
 
 
 class DisburseForm(ServiceForm):

@@ -19,24 +19,43 @@ from organization.models import Bank, Region
 
 class LoanStatus(models.TextChoices):
     DRAFT = "draft", "草稿"
+    RETURNED = "returned", "已退回修改"
     SUBMITTED = "submitted", "村级已提交"
     TOWNSHIP_REVIEWED = "township_reviewed", "乡镇已审核"
     RECOMMENDED = "recommended", "县级已推荐（公示）"
     APPROVED = "approved", "银行已审批"
     REJECTED = "rejected", "已拒绝"
     ACTIVE = "active", "已放款"
+    WRITE_OFF_PROPOSED = "write_off_proposed", "核销待审批"
     CLOSED = "closed", "已结清"
     WITHDRAWN = "withdrawn", "已撤回"
     WRITTEN_OFF = "written_off", "已核销"
 
 
-# Loans that still carry principal: the daily job, breakers and fund leverage look at these.
-OUTSTANDING_STATUSES = (LoanStatus.ACTIVE,)
+# Loans that still carry principal: the daily job, breakers and fund leverage look at these (a
+# loan proposed for write-off stays outstanding until a second person approves it).
+OUTSTANDING_STATUSES = (LoanStatus.ACTIVE, LoanStatus.WRITE_OFF_PROPOSED)
 # An application still moving through the five steps.
 IN_PROGRESS_STATUSES = (
-    LoanStatus.DRAFT, LoanStatus.SUBMITTED, LoanStatus.TOWNSHIP_REVIEWED, LoanStatus.RECOMMENDED,
+    LoanStatus.DRAFT, LoanStatus.RETURNED, LoanStatus.SUBMITTED, LoanStatus.TOWNSHIP_REVIEWED,
+    LoanStatus.RECOMMENDED, LoanStatus.APPROVED,
+)  # fmt: skip
+# Submitted and not yet disbursed nor ended: the household's one application in progress.
+APPLIED_STATUSES = (
+    LoanStatus.RETURNED, LoanStatus.SUBMITTED, LoanStatus.TOWNSHIP_REVIEWED, LoanStatus.RECOMMENDED,
     LoanStatus.APPROVED,
 )  # fmt: skip
+
+
+class WriteOffReason(models.TextChoices):
+    """The fixed list a write-off proposal picks from (核销事由)."""
+
+    DECEASED = "deceased", "借款人死亡或失踪，依法追偿后仍无法收回"
+    INCAPACITATED = "incapacitated", "借款人丧失劳动能力且无财产可供清偿"
+    DISASTER = "disaster", "遭受重大自然灾害或意外事故，损失无法弥补"
+    COURT_TERMINATED = "court_terminated", "经诉讼或执行程序终结，仍无法收回"
+    COMPENSATED = "compensated", "风险补偿金已代偿，剩余部分追偿无果"
+    LONG_OVERDUE = "long_overdue", "逾期超过规定天数，多方追偿无果"
 
 
 class Purpose(models.TextChoices):
@@ -167,6 +186,10 @@ class Loan(models.Model):
         "五级分类", max_length=16, choices=Classification.choices, default=Classification.NORMAL
     )
     classified_on = models.DateField("分类日期", null=True, blank=True)
+    # Written by the write-off: outstanding = disbursed − principal repaid − principal written off.
+    written_off_principal = MoneyField("核销本金", default=0)
+    written_off_on = models.DateField("核销日期", null=True, blank=True)
+    write_off_reason = models.CharField("核销事由", max_length=20, choices=WriteOffReason.choices, blank=True)
 
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField("创建时间", auto_now_add=True)
@@ -184,6 +207,19 @@ class Loan(models.Model):
             models.CheckConstraint(condition=models.Q(amount__gt=0), name="loan_amount_positive"),
             models.CheckConstraint(
                 condition=models.Q(principal_outstanding__gte=0), name="loan_outstanding_not_negative"
+            ),
+            # One live loan per household, by the database: at most one application in progress and
+            # at most one loan outstanding (a renewal is applied for while the loan it replaces is
+            # still outstanding, and may be disbursed only once that one is closed).
+            models.UniqueConstraint(
+                fields=["household"],
+                condition=models.Q(status__in=APPLIED_STATUSES),
+                name="one_application_per_household",
+            ),
+            models.UniqueConstraint(
+                fields=["household"],
+                condition=models.Q(status__in=OUTSTANDING_STATUSES),
+                name="one_outstanding_loan_per_household",
             ),
         ]
         indexes = [

@@ -86,13 +86,14 @@ def loan_repayments(loan: Loan):
 
 
 def principal_outstanding_from_ledger(loan: Loan):
-    """The balance from its ledger rows (the cached Loan.principal_outstanding must equal it)."""
+    """The balance from its ledger rows: disbursed − principal repaid − principal written off (the
+    cached Loan.principal_outstanding must equal it)."""
     from django.db.models import Sum
 
-    if loan.status not in (LoanStatus.ACTIVE, LoanStatus.CLOSED, LoanStatus.WRITTEN_OFF):
+    if loan.disbursed_on is None:
         return loan.principal_outstanding
     paid = loan.instalments.aggregate(s=Sum("principal_paid"))["s"] or 0
-    return loan.amount - paid
+    return loan.amount - paid - loan.written_off_principal
 
 
 def tripped_breakers_for(codes) -> list[Breaker]:

@@ -8,6 +8,7 @@ urlpatterns = [
     path("queue/", views.loan_queue_view, name="queue"),
     path("new/", views.loan_create_view, name="create"),
     path("<int:pk>/", views.loan_detail_view, name="detail"),
+    path("<int:pk>/edit/", views.loan_edit_view, name="edit"),
     path("<int:pk>/do/<slug:action>/", views.loan_action_view, name="action"),
     path("<int:pk>/repayments/", views.loan_repayment_view, name="repayment"),
     path("<int:pk>/checks/", views.loan_check_view, name="check"),

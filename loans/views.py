@@ -32,6 +32,7 @@ from .forms import (
     ReasonForm,
     RepaymentForm,
     ServiceForm,
+    WriteOffForm,
 )
 from .models import IN_PROGRESS_STATUSES, Classification, LoanStatus
 
@@ -59,15 +60,18 @@ BUTTONS = {
     "disburse": "放款",
     "extend": "展期",
     "renew": "续贷申请",
+    "return": "退回修改",
     "reject": "拒绝",
     "withdraw": "撤回申请",
-    "write-off": "核销",
+    "write-off": "申请核销",
+    "write-off-approve": "核销审批通过",
+    "write-off-reject": "核销退回",
 }
 ACTION_FORMS = {
-    "reject": ReasonForm, "write-off": ReasonForm, "disburse": DisburseForm, "extend": ExtendForm,
-    "renew": ServiceForm,
+    "return": ReasonForm, "reject": ReasonForm, "write-off": WriteOffForm, "write-off-reject": ReasonForm,
+    "disburse": DisburseForm, "extend": ExtendForm, "renew": ServiceForm,
 }  # fmt: skip
-SECONDARY = ("reject", "withdraw", "write-off")
+SECONDARY = ("return", "reject", "withdraw", "write-off", "write-off-reject")
 
 
 def _service_errors(exc: ApplicationError) -> dict:
@@ -127,9 +131,7 @@ def loan_queue_view(request):
             }
         )
     # Maker-checker: the loans the user worked on wait for someone else.
-    shown = [
-        loan.pk for s in sections if services.TRANSITIONS[s["action"]].checks_others for loan in s["loans"]
-    ]
+    shown = [loan.pk for s in sections if services.TRANSITIONS[s["action"]].checker for loan in s["loans"]]
     worked = selectors.loans_worked_on(user=user, loan_ids=shown) if shown else set()
     return render(
         request,
@@ -151,7 +153,7 @@ def _applicant(request):
     raise Http404("请从户档或带贫企业页面申请贷款。")
 
 
-def _application(household, enterprise, data: dict, members: dict) -> Application:
+def _application(household, enterprise, data: dict, members: dict, loan=None) -> Application:
     """What the rules need, from the form's values (or none yet: the rules of the household
     itself, such as its grade or a tripped breaker, still show)."""
     if household is not None:
@@ -174,21 +176,31 @@ def _application(household, enterprise, data: dict, members: dict) -> Applicatio
     return Application(
         household=household, borrower=borrower, enterprise=enterprise, amount=data.get("amount") or 0,
         term_months=data.get("term_months") or 0, purpose=data.get("purpose") or "", **codes,
+        loan_id=loan.pk if loan else None, renewed_from_id=loan.renewed_from_id if loan else None,
     )  # fmt: skip
 
 
-def _save_application(request, form, *, household, enterprise, members, banks):
-    """Create the draft; submit it too when that button was pressed. A refused submit keeps the
-    draft: the user lands on it with every refusal. Returns the loan, or None with the service's
-    errors on the form."""
+def _save_application(request, form, *, household, enterprise, members, banks, loan=None):
+    """Create the draft (or save the corrections of `loan`, a draft or returned application);
+    submit it too when that button was pressed. A refused submit keeps the draft: the user lands
+    on it with every refusal. Returns the loan, or None with the service's errors on the form."""
     data = form.cleaned_data
+    terms = {
+        "bank": banks[data["bank"]], "amount": data["amount"], "term_months": data["term_months"],
+        "purpose": data["purpose"], "repayment_method": data["repayment_method"],
+        "other_subsidy": data["other_subsidy"],
+    }  # fmt: skip
+    if household is not None:
+        terms["borrower"] = members.get(data.get("borrower")) or (loan.borrower if loan else None)
+    else:
+        terms["rate"] = data.get("rate")
     try:
-        loan = services.loan_create(
-            actor=request.user, household=household, enterprise=enterprise,
-            borrower=members.get(data.get("borrower")), bank=banks[data["bank"]], amount=data["amount"],
-            term_months=data["term_months"], purpose=data["purpose"], repayment_method=data["repayment_method"],
-            other_subsidy=data["other_subsidy"], rate=data.get("rate"),
-        )  # fmt: skip
+        if loan is None:
+            loan = services.loan_create(
+                actor=request.user, household=household, enterprise=enterprise, **terms
+            )
+        else:
+            loan = services.loan_update(actor=request.user, loan=loan, changes=terms)
     except ApplicationError as exc:
         form.add_service_errors(_service_errors(exc))
         return None
@@ -208,11 +220,26 @@ def _save_application(request, form, *, household, enterprise, members, banks):
 
 @login_required
 def loan_create_view(request):
-    user = request.user
     household, enterprise = _applicant(request)
     area = household.village if household else enterprise.township
-    if not has_role_over(user, area.code, APPLICANTS):
+    if not has_role_over(request.user, area.code, APPLICANTS):
         raise PermissionDenied("只有本村金融扶贫服务部和县金融扶贫服务中心可以录入贷款申请。")
+    return _application_page(request, household, enterprise)
+
+
+@login_required
+def loan_edit_view(request, pk):
+    """The village corrects a draft or a returned application and submits it again."""
+    loan = selectors.loan_get_for_user(user=request.user, pk=pk)
+    if not services.may_edit(request.user, loan):
+        raise PermissionDenied("只有本村金融扶贫服务部和县金融扶贫服务中心可以修改草稿或退回的申请。")
+    return _application_page(request, loan.household, loan.enterprise, loan=loan)
+
+
+def _application_page(request, household, enterprise, loan=None):
+    """The application form, new (`loan` None) or the correction of `loan`."""
+    user = request.user
+    area = household.village if household else enterprise.township
     day = today()
     banks = {
         b.code: b for b in bank_list(user=user).filter(branches__counties__code=area.code[:6]).distinct()
@@ -220,6 +247,12 @@ def loan_create_view(request):
     members = {str(m.pk): m for m in household.members.all()} if household else {}
     head = next((pk for pk, m in members.items() if m.relation == "户主"), None)
     initial = {"borrower": head, "bank": next(iter(banks)) if len(banks) == 1 else None}
+    if loan is not None:
+        initial = {
+            "borrower": str(loan.borrower_id or head), "bank": loan.bank.code, "amount": loan.amount,
+            "term_months": loan.term_months, "purpose": loan.purpose, "repayment_method": loan.repayment_method,
+            "other_subsidy": loan.other_subsidy, "rate": loan.rate if loan.enterprise_id else None,
+        }  # fmt: skip
     form = LoanApplicationForm(
         request.POST or None,
         initial=initial,
@@ -227,18 +260,20 @@ def loan_create_view(request):
         banks=banks.values(),
     )
     if request.method == "POST" and form.is_valid() and request.POST.get("then") != "check":
-        loan = _save_application(
-            request, form, household=household, enterprise=enterprise, members=members, banks=banks
+        saved = _save_application(
+            request, form, household=household, enterprise=enterprise, members=members, banks=banks, loan=loan
         )
-        if loan is not None:
-            return redirect("loans:detail", pk=loan.pk)
+        if saved is not None:
+            return redirect("loans:detail", pk=saved.pk)
     values = getattr(form, "cleaned_data", {})  # what is valid of what was posted
     context = {
         "form": form,
         "household": household,
         "enterprise": enterprise,
+        "loan": loan,
+        "returned": loan and services.last_return(loan),
         "checked": form.is_bound and not form.errors,
-        "refusals": refusals(_application(household, enterprise, values, members), on=day),
+        "refusals": refusals(_application(household, enterprise, values or initial, members, loan), on=day),
         "breakers": selectors.tripped_breakers_for([area.code, area.parent_id]),
         "today": day,
     }
@@ -307,6 +342,11 @@ def _detail_context(request, loan, *, bound=None, failed="") -> dict:
     ]  # fmt: skip
     context = {
         "loan": loan,
+        "may_edit": services.may_edit(user, loan),
+        "returned": services.last_return(loan),
+        "write_off_grounds": services.write_off_grounds(loan, on=day)
+        if loan.status == LoanStatus.WRITE_OFF_PROPOSED
+        else None,
         "failed": failed,
         "actions": actions,
         "events": events,
@@ -372,6 +412,9 @@ def loan_action_view(request, pk, action):
             return services.loan_extend(actor=user, loan=loan, months=data["months"], reason=data["reason"])
         if action == "renew":
             return services.loan_renew(actor=user, loan=loan, comment=data.get("comment", ""))
+        if action == "write-off":
+            return services.loan_write_off(actor=user, loan=loan, reason=data.get("reason", ""),
+                                           comment=data.get("comment", ""))  # fmt: skip
         comment = data.get("reason") or data.get("comment") or ""
         return services.loan_transition(actor=user, loan=loan, action=action, comment=comment)
 

@@ -258,6 +258,10 @@ class CountyPolicy(models.Model):
     doubtful_min_dpd = models.PositiveSmallIntegerField("可疑类起始逾期天数", default=181)
     loss_min_dpd = models.PositiveSmallIntegerField("损失类起始逾期天数", default=361)
     maturity_warning_days = models.PositiveSmallIntegerField("到期预警提前天数", default=30)
+    # Write-off (核销): how overdue a loan must be, and how long a written-off loan still counts
+    # in its area's NPL ratio (so a write-off cannot clear a tripped breaker).
+    write_off_min_dpd = models.PositiveSmallIntegerField("可核销逾期天数", default=360)
+    write_off_breaker_months = models.PositiveSmallIntegerField("核销后计入熔断不良率月数", default=12)
 
     # The fields a county may change (everything but bookkeeping), in API.md's order.
     POLICY_FIELDS = (
@@ -267,7 +271,8 @@ class CountyPolicy(models.Model):
         "fund_share", "bank_share", "household_subsidy_share", "enterprise_subsidy_rate",
         "enterprise_cap_per_household", "cooperative_min_years", "settlement_period_months", "extension_limit",
         "renewal_limit", "enterprise_rate_markup", "interest_day_basis", "substandard_min_dpd",
-        "doubtful_min_dpd", "loss_min_dpd", "maturity_warning_days",
+        "doubtful_min_dpd", "loss_min_dpd", "maturity_warning_days", "write_off_min_dpd",
+        "write_off_breaker_months",
     )  # fmt: skip
 
     class Meta:

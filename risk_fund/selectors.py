@@ -107,6 +107,33 @@ def _covered_loans(county_codes=None):
     return loans.exclude(pk__in=paid.values("loan_id"))
 
 
+def committed(county_codes) -> dict[str, Decimal]:
+    """{county: amount of loans approved by a bank and not yet disbursed}: the fund stands behind
+    them from approval, so they count toward the leverage cap (DOMAIN.md "Leverage")."""
+    from loans.models import Loan, LoanStatus
+
+    loans = Loan.objects.filter(status=LoanStatus.APPROVED)
+    if county_codes is not None:
+        loans = loans.filter(county_id__in=list(county_codes))
+    rows = loans.values_list("county_id").annotate(s=Sum("amount")).order_by()
+    return {code: money(total or 0) for code, total in rows}
+
+
+def written_off_principal(county_code: str) -> Decimal:
+    """Principal the county's banks have written off (核销), shown beside the fund's figures."""
+    from loans.models import Loan
+
+    total = Loan.objects.filter(county_id=county_code).aggregate(s=Sum("written_off_principal"))["s"]
+    return money(total or 0)
+
+
+def fund_lock(county_code: str) -> None:
+    """The county fund's lock (its county row), held to the end of the transaction: leverage
+    checks and payouts of one county run one after the other, so two approvals can never pass
+    the cap together."""
+    Region.objects.select_for_update().filter(pk=county_code).first()
+
+
 def covered_outstanding(county_code: str) -> Decimal:
     """Principal outstanding of the county's disbursed loans that the fund covers (a compensated
     loan is no longer covered: the fund has paid its share)."""
@@ -121,23 +148,29 @@ class Leverage:
     multiple: Decimal
     cap: Decimal  # multiple × balance
     warning_ratio: Decimal  # percent of the cap
+    committed: Decimal = Decimal("0.00")  # approved, not yet disbursed
+
+    @property
+    def used(self) -> Decimal:
+        """What the cap is measured against: principal outstanding plus commitments."""
+        return self.covered_outstanding + self.committed
 
     @property
     def headroom(self) -> Decimal:
-        return max(self.cap - self.covered_outstanding, Decimal("0.00"))
+        return max(self.cap - self.used, Decimal("0.00"))
 
     @property
     def used_percent(self) -> Decimal:
-        return percent(self.covered_outstanding, self.cap) if self.cap > 0 else Decimal("100.00")
+        return percent(self.used, self.cap) if self.cap > 0 else Decimal("100.00")
 
     @property
     def warning(self) -> bool:
         """Past the warning line, compared exactly (89.999 % is not 90 %)."""
-        return self.cap <= 0 or self.covered_outstanding * 100 >= self.cap * self.warning_ratio
+        return self.cap <= 0 or self.used * 100 >= self.cap * self.warning_ratio
 
     @property
     def over_cap(self) -> bool:
-        return self.covered_outstanding > self.cap
+        return self.used > self.cap
 
 
 def leverage_multiple(county_code: str, *, on: datetime.date) -> Decimal:
@@ -147,7 +180,9 @@ def leverage_multiple(county_code: str, *, on: datetime.date) -> Decimal:
     return min(multiples) if multiples else policy_for(county_code, on=on).leverage_multiple
 
 
-def _leverage(county_code: str, balance: Decimal, covered: Decimal, on: datetime.date) -> Leverage:
+def _leverage(
+    county_code: str, balance: Decimal, covered: Decimal, on: datetime.date, committed_amount: Decimal
+) -> Leverage:
     multiple = leverage_multiple(county_code, on=on)
     return Leverage(
         balance=balance,
@@ -155,23 +190,36 @@ def _leverage(county_code: str, balance: Decimal, covered: Decimal, on: datetime
         multiple=multiple,
         cap=money(max(balance, Decimal(0)) * multiple),
         warning_ratio=policy_for(county_code, on=on).leverage_warning_ratio,
+        committed=committed_amount,
     )
 
 
 def leverage_for(county_code: str, *, on: datetime.date) -> Leverage:
-    return _leverage(county_code, fund_balance(county_code, on=on), covered_outstanding(county_code), on)
+    return _leverage(
+        county_code, fund_balance(county_code, on=on), covered_outstanding(county_code), on,
+        committed([county_code]).get(county_code, Decimal("0.00")),
+    )  # fmt: skip
 
 
-def leverage_refusal(county_code: str, *, amount: Decimal, on: datetime.date) -> str | None:
-    """Why a new loan of `amount` would break the fund's leverage cap, or None."""
+def leverage_refusal(
+    county_code: str, *, amount: Decimal, on: datetime.date, exclude_loan_id: int | None = None
+) -> str | None:
+    """Why a loan of `amount` would break the fund's leverage cap, or None. `exclude_loan_id`: the
+    loan being approved or disbursed, already among the commitments if approved."""
+    from loans.models import Loan, LoanStatus
+
     lev = leverage_for(county_code, on=on)
     if lev.balance <= 0:
         return "本县风险补偿金尚未存入，暂不能发放扶贫小额信贷。请县财政先存入风险补偿金。"
-    if lev.covered_outstanding + amount > lev.cap:
+    approved = Loan.objects.filter(pk=exclude_loan_id, status=LoanStatus.APPROVED)
+    own = (approved.values_list("amount", flat=True).first() if exclude_loan_id else None) or Decimal(0)
+    others = lev.used - own
+    if others + amount > lev.cap:
         return (
             f"本县风险补偿金余额{lev.balance:,}元，按{lev.multiple:g}倍放大上限为{lev.cap:,}元，"
-            f"已发放未结清{lev.covered_outstanding:,}元，剩余额度{lev.headroom:,}元，不足本笔{money(amount):,}元。"
-            "请待县财政补充风险补偿金后再审批。"
+            f"已发放未结清{lev.covered_outstanding:,}元、已审批待放款{lev.committed:,}元，"
+            f"剩余额度{money(max(lev.cap - others, 0)):,}元，不足本笔{money(amount):,}元。"
+            "请待县财政补充风险补偿金后再办理。"
         )
     return None
 
@@ -189,11 +237,13 @@ def leverage_by_county(*, on: datetime.date, counties=None) -> dict[str, Leverag
         .annotate(s=Sum("principal_outstanding"))
         .order_by()
     )
-    codes = sorted(set(balances) | set(covered))
+    commitments = committed(None if counties is None else list(counties))
+    codes = sorted(set(balances) | set(covered) | set(commitments))
     return {
-        code: _leverage(code, money(balances.get(code) or 0), money(covered.get(code) or 0), on)
+        code: _leverage(code, money(balances.get(code) or 0), money(covered.get(code) or 0), on,
+                        commitments.get(code, Decimal("0.00")))
         for code in codes
-    }
+    }  # fmt: skip
 
 
 def leverage_warnings(*, on: datetime.date, counties=None) -> list[tuple[Region, Leverage]]:

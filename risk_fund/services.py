@@ -16,7 +16,7 @@ from common.audit import audit_record
 from common.clock import now, today
 from common.errors import ApplicationError, Forbidden
 from common.money import money
-from organization.models import Bank, Region, Role
+from organization.models import Bank, Role
 from organization.scoping import has_role_over
 from organization.selectors import policy_for
 
@@ -243,7 +243,7 @@ def claim_pay(*, actor, claim: CompensationClaim) -> CompensationClaim:
     _check_county_step(actor, claim, allowed=(ClaimStatus.VERIFIED,), label="拨付")
     if claim.verified_by_id == actor.pk:
         raise FundError("same_person_checker", "代偿须由核实人以外的人拨付：您已核实该申请。")
-    Region.objects.select_for_update().filter(pk=claim.county_id).first()  # the fund's lock
+    selectors.fund_lock(claim.county_id)
     day = today()
     balance = selectors.fund_balance(claim.county_id, on=day)
     if balance < claim.fund_share:

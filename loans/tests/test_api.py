@@ -366,8 +366,15 @@ def test_the_five_steps_and_what_follows_disbursement(w):
         )
         renewal = w.step("village_a1", loan, "renew")
         assert renewal["status"] == "draft" and renewal["renewed_from"] == loan["id"]
-        loan = w.step("bank_x", loan, "write-off", reason="代偿后核销")
-    assert loan["status"] == "written_off"
+        refused(w.act("bank_x", loan, "write-off", reason="deceased"), "write_off_not_allowed")
+        Loan.objects.filter(pk=loan["id"]).update(classification="loss")
+        loan = w.step("bank_x", loan, "write-off", reason="deceased", comment="户主病故")
+        assert loan["status"] == "write_off_proposed"
+        refused(w.act("bank_x", loan, "write-off-approve"), "same_person_checker")
+        loan = w.step("county_staff", loan, "write-off-approve")
+    assert (loan["status"], loan["principal_outstanding"], loan["written_off_principal"]) == (
+        "written_off", "0.00", "30000.00",
+    )  # fmt: skip
     assert [(e["action"], e["actor"], e["from_status"], e["to_status"]) for e in loan["events"]] == [
         ("create", "village_a1", "", "draft"),
         ("submit", "village_a1", "draft", "submitted"),
@@ -377,7 +384,8 @@ def test_the_five_steps_and_what_follows_disbursement(w):
         ("disburse", "bank_x", "approved", "active"),
         ("extend", "bank_x", "active", "active"),
         ("renew", "village_a1", "active", "active"),
-        ("write-off", "bank_x", "active", "written_off"),
+        ("write-off", "bank_x", "active", "write_off_proposed"),
+        ("write-off-approve", "county", "write_off_proposed", "written_off"),
     ]
     assert loan["events"][1]["comment"] == "submit意见" and "受灾延期" in loan["events"][6]["comment"]
 

@@ -29,7 +29,7 @@ from risk_fund import services as fund_services
 from subsidy import services as subsidy_services
 
 from .factories import SHANGHAI, apply, walk
-from .factories_daily import overdue_by
+from .factories_daily import make_loan, overdue_by
 
 pytestmark = pytest.mark.django_db
 
@@ -232,10 +232,15 @@ def test_a_claim_payout_and_recovery_are_in_the_trail(regions, banks, personas):
 
 def test_a_breaker_trip_by_the_daily_job_and_its_resumption_are_in_the_trail(regions, banks, personas):
     as_of = today()
-    bad = overdue_by(200, as_of, regions["village_b1"], bank=banks["x"], actor=personas["admin"])
+    bad = overdue_by(400, as_of, regions["village_b1"], bank=banks["x"], actor=personas["admin"])
     daily.classify_loans(as_of=as_of)
     daily.compute_breakers(as_of=as_of)
-    services.loan_transition(actor=personas["bank_x"], loan=bad, action="write-off", comment="无法收回")
+    services.loan_write_off(actor=personas["bank_x"], loan=bad, reason="long_overdue")
+    services.loan_transition(actor=personas["county_staff"], loan=bad, action="write-off-approve")
+    with pytest.raises(services.LoanError) as still:  # the write-off still counts for 12 months
+        daily.breaker_resume(actor=personas["county_staff"], region_code="411722101201")
+    assert still.value.code == "breaker_still_over"
+    make_loan(regions["village_b1"], bank=banks["x"], actor=personas["admin"], amount="200000.00")
     daily.breaker_resume(actor=personas["county_staff"], region_code="411722101201")
 
     staff = str(personas["county_staff"])
@@ -247,7 +252,10 @@ def test_a_breaker_trip_by_the_daily_job_and_its_resumption_are_in_the_trail(reg
     trip = audit_trail(obj_type="breaker", obj_id="411722101201").first()
     assert trip.object_label == "乙一村" and trip.detail == {"npl_ratio": "100.00", "threshold": "7.00",
                                                              "as_of": as_of.isoformat()}  # fmt: skip
-    assert steps("loan", bad.pk)[-1] == ("write-off", str(personas["bank_x"]), "active", "written_off")
+    assert steps("loan", bad.pk)[-2:] == [
+        ("write-off", str(personas["bank_x"]), "active", "write_off_proposed"),
+        ("write-off-approve", staff, "write_off_proposed", "written_off"),
+    ]
 
 
 def test_the_loan_page_shows_its_audit_trail(client_for, regions, banks, personas):

@@ -14,7 +14,7 @@ from enterprises.tests.factories import EnterpriseFactory
 from households.models import HouseholdStatus
 from households.tests.factories import HouseholdFactory
 from loans import services
-from loans.models import Breaker, Instalment, LoanStatus, PostLoanCheck
+from loans.models import Breaker, Instalment, Loan, LoanStatus, PostLoanCheck
 from loans.selectors import principal_outstanding_from_ledger
 from organization.models import Role
 from organization.services import policy_create
@@ -473,18 +473,48 @@ def test_renewal_is_a_new_application_disbursed_after_the_old_closes(active_loan
     refused("renewal_limit", services.loan_renew, actor=p["village_a1"], loan=active_loan)
 
 
-def test_write_off(active_loan, personas):
-    refused(
-        "reason_required",
-        services.loan_transition,
-        actor=personas["bank_x"],
-        loan=active_loan,
-        action="write-off",
-    )
-    loan = services.loan_transition(
-        actor=personas["bank_x"], loan=active_loan, action="write-off", comment="代偿后核销"
-    )
-    assert loan.status == LoanStatus.WRITTEN_OFF
+def unchanged(loan) -> tuple:
+    loan.refresh_from_db()
+    return (loan.status, loan.principal_outstanding, loan.written_off_principal, loan.events.count())
+
+
+def test_a_healthy_loan_cannot_be_written_off(active_loan, personas):
+    before = unchanged(active_loan)
+    refused("write_off_not_allowed", services.loan_write_off, actor=personas["bank_x"], loan=active_loan,
+            reason="deceased")  # fmt: skip
+    refused("invalid_reason", services.loan_write_off, actor=personas["bank_x"], loan=active_loan, reason="测试")
+    assert unchanged(active_loan) == before
+
+
+@pytest.mark.parametrize(
+    "grounds",
+    [{"classification": "loss"}, {"dpd": 360}],
+    ids=["loss-class", "360-days-overdue"],
+)
+def test_write_off_is_proposed_by_the_bank_and_approved_by_a_second_person(active_loan, personas, grounds):
+    p = personas
+    Loan.objects.filter(pk=active_loan.pk).update(**grounds)
+    loan = services.loan_write_off(actor=p["bank_x"], loan=active_loan, reason="借款人死亡或失踪，依法追偿后仍无法收回")
+    assert (loan.status, loan.write_off_reason) == (LoanStatus.WRITE_OFF_PROPOSED, "deceased")
+    outstanding = loan.principal_outstanding
+    refused("same_person_checker", services.loan_transition, actor=p["bank_x"], loan=loan, action="write-off-approve")
+    with pytest.raises(Forbidden):
+        services.loan_transition(actor=p["village_a1"], loan=loan, action="write-off-approve")
+    loan = services.loan_transition(actor=p["county_staff"], loan=loan, action="write-off-approve")
+    assert (loan.status, loan.principal_outstanding, loan.written_off_principal, loan.written_off_on) == (
+        LoanStatus.WRITTEN_OFF, 0, outstanding, today(),
+    )  # fmt: skip
+    assert principal_outstanding_from_ledger(loan) == 0
+
+
+def test_a_write_off_sent_back_leaves_the_loan_active(active_loan, personas):
+    Loan.objects.filter(pk=active_loan.pk).update(classification="loss")
+    loan = services.loan_write_off(actor=personas["bank_x"], loan=active_loan, reason="disaster")
+    refused("reason_required", services.loan_transition, actor=personas["county_staff"], loan=loan,
+            action="write-off-reject")  # fmt: skip
+    loan = services.loan_transition(actor=personas["county_staff"], loan=loan, action="write-off-reject",
+                                    comment="请先追偿")  # fmt: skip
+    assert (loan.status, loan.write_off_reason, loan.written_off_principal) == (LoanStatus.ACTIVE, "", 0)
 
 
 def test_post_loan_check_finding_non_productive_use_freezes_the_credit_line(active_loan, personas):
