@@ -3,7 +3,8 @@
 - Rows are exactly what households.selectors.household_list gives the user (scope and filters).
 - ID and bank-account numbers are masked, except in the households whose full numbers the user's
   role may see (organization.permissions.can_view_full_pii: county staff of the county, bank
-  officers of a branch serving it, admins). Every household exported with full numbers gets one
+  officers for their own bank's applicants and borrowers in the counties their branch serves,
+  admins). Every household exported with full numbers gets one
   PiiAccessLog row (channel "web-xlsx" or "api-xlsx"), written in bulk: the log keeps answering
   "who has seen this household's numbers" one household at a time, as for the detail page.
 - Every text cell goes through common.spreadsheets.escape_formula (CWE-1236); numbers stay
@@ -23,6 +24,7 @@ from common.clock import today
 from common.errors import ApplicationError
 from common.spreadsheets import escape_formula
 from organization.models import Role
+from organization.permissions import bank_applicants
 from organization.scoping import is_admin
 
 from . import selectors
@@ -43,20 +45,17 @@ class ExportError(ApplicationError):
 
 
 def full_pii_test(user):
-    """village code -> may the user see full numbers there: can_view_full_pii, with the user's
-    roles read once instead of twice per household."""
+    """household -> may the user see its full numbers: can_view_full_pii, with the user's roles
+    and their bank's applicants read once instead of once per household."""
     if is_admin(user):
-        return lambda code: True
-    prefixes, counties = [], set()
-    for assignment in user.role_assignments.select_related("unit__region").prefetch_related(
-        "branch__counties"
-    ):
-        if assignment.role == Role.COUNTY_STAFF and assignment.unit_id:
-            prefixes.append(assignment.unit.region.prefix)
-        elif assignment.role == Role.BANK_OFFICER and assignment.branch_id:
-            counties.update(c.code for c in assignment.branch.counties.all())
-    prefixes = tuple(prefixes)
-    return lambda code: code.startswith(prefixes) or code[:6] in counties
+        return lambda household: True
+    prefixes = tuple(
+        a.unit.region.prefix
+        for a in user.role_assignments.select_related("unit__region")
+        if a.role == Role.COUNTY_STAFF and a.unit_id
+    )
+    applicants = set(bank_applicants(user).values_list("household_id", flat=True))
+    return lambda household: household.village_id.startswith(prefixes) or household.pk in applicants
 
 
 def export_filename() -> str:
@@ -101,7 +100,7 @@ def export_households(*, user, filters: dict | None = None, channel: str = "web"
         village = household.village
         township = village.parent
         county = township.parent if township else None
-        if full(village.code):
+        if full(household):
             id_number = pii.decrypt(household.head_id_enc)
             account = pii.decrypt(household.bank_account_enc)
             revealed.append(household.pk)

@@ -357,7 +357,7 @@ def household_reveal_pii(
     *, actor, household: Household, channel: str = "api", ip_address: str | None = None
 ) -> dict:
     """The full ID and account numbers, for roles that need them; every call is logged."""
-    if not can_view_full_pii(actor, household.village_id):
+    if not can_view_full_pii(actor, household):
         raise Forbidden("您的角色不能查看完整的身份证号和银行账号。")
     PiiAccessLog.objects.create(
         user=actor,

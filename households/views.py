@@ -84,7 +84,7 @@ def household_detail_view(request, pk):
             "household": household,
             "revealed": revealed,
             "can_edit": can_edit_households_in(request.user, household.village_id),
-            "can_reveal": can_view_full_pii(request.user, household.village_id),
+            "can_reveal": can_view_full_pii(request.user, household),
             "history": selectors.household_history(household=household),
         },
         status=status,

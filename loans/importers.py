@@ -23,7 +23,7 @@ from common.spreadsheets import cell_text
 from enterprises.importers import date_cell
 from imports.base import Column, Counts, ErrorReport, Importer, Row
 from organization.models import Role
-from organization.scoping import scope_for
+from organization.scoping import bank_loans_q, scope_for, serves_bank_loan
 
 from . import services
 from .models import Instalment, Loan, LoanStatus, Repayment
@@ -167,6 +167,9 @@ class RepaymentImporter(Importer):
                 if paid_on is not None and amount is not None:
                     if (earlier.loan_id, earlier.paid_on, earlier.amount) == (loan.pk, paid_on, amount):
                         plan.counts.unchanged += 1  # posted before: skipped
+                    elif not serves_bank_loan(self.actor, earlier.loan.bank_id, earlier.loan.county_id):
+                        # posted on a loan of another county: refused without naming that loan
+                        bad("reference", f"流水号{reference}已登记过，不重复入账。请核对。")
                     else:
                         bad(
                             "reference",
@@ -215,9 +218,10 @@ class RepaymentImporter(Importer):
     # --- lookups, a few queries for the whole file ----------------------------------------------
 
     def _loans(self, loan_nos: set[str]) -> dict[str, Loan]:
-        """The loans the uploader may post repayments to, by number: those of their own bank."""
+        """The loans the uploader may post repayments to, by number: those of their own bank in the
+        counties their branch serves (another county's number reads as one that does not exist)."""
         scope = scope_for(self.actor)
-        mine = Loan.objects.all() if scope.everything else Loan.objects.filter(bank_id__in=scope.bank_ids)
+        mine = Loan.objects.all() if scope.everything else Loan.objects.filter(bank_loans_q(scope))
         found = {}
         for chunk in _chunks(sorted(loan_nos)):
             found.update((loan.loan_no, loan) for loan in mine.filter(loan_no__in=chunk))

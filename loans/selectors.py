@@ -1,5 +1,6 @@
 """Reads of loans, already scoped. Region roles see the loans of their area (by division-code
-prefix of the loan's village or township); bank officers see their own bank's loans."""
+prefix of the loan's village or township); bank officers see their own bank's loans in the counties
+their branch serves (organization.scoping.bank_loans_q)."""
 
 from django.db.models import Q, QuerySet
 from django.http import Http404
@@ -7,7 +8,7 @@ from django.http import Http404
 from common.audit import audit_trail
 from common.identity import search_term
 from organization.models import Role, code_prefix
-from organization.scoping import roles_of, scope_for
+from organization.scoping import bank_loans_q, roles_of, scope_for
 
 from .models import Breaker, Instalment, Loan, LoanEvent, LoanStatus, PostLoanCheck
 
@@ -25,7 +26,7 @@ def loan_scope_q(user) -> Q:
     scope = scope_for(user)
     if scope.everything:
         return Q()
-    q = Q(bank_id__in=scope.bank_ids)
+    q = bank_loans_q(scope)
     for prefix in sorted(scope.region_prefixes):
         q |= in_area_q(prefix)
     return q

@@ -20,7 +20,7 @@ from common.identity import clean_identifier
 from common.money import money
 from common.workflow import Refusal, Step, Workflow
 from organization.models import Role
-from organization.scoping import has_role_over, scope_for
+from organization.scoping import has_role_over, serves_bank_loan
 from organization.selectors import policy_for
 
 from . import schedules
@@ -88,10 +88,9 @@ WRITE_OFF_CHECKS = ("write-off-approve", "write-off-reject")
 
 
 def may_act(user, loan: Loan, role: str) -> bool:
-    """Does the user hold `role` for this loan: over its area, or for its bank?"""
+    """Does the user hold `role` for this loan: over its area, or for its bank in its county?"""
     if role == Role.BANK_OFFICER:
-        scope = scope_for(user)
-        return scope.everything or loan.bank_id in scope.bank_ids
+        return serves_bank_loan(user, loan.bank_id, loan.county_id)
     return has_role_over(user, loan.area_id, (role,))
 
 

@@ -72,6 +72,10 @@ BANKS = [
     DemoBank("ABC", "中国农业银行", "中国农业银行{county}支行", "622848",
              ("411702", "411722", "411723", "411725", "411726", "411729")),
 ]  # fmt: skip
+# One city-level branch, serving every county: its officer sees the bank's loans in all ten (a county
+# branch's officer only those of its county).
+CITY_BRANCH_BANK, CITY_BRANCH_NAME = "HNRCU", "河南省农村信用社联合社驻马店办事处"
+CITY_BRANCH_CODE = f"{CITY_BRANCH_BANK}-{CITY_CODE}"
 
 SURNAMES = (
     "王" * 9 + "李" * 8 + "张" * 8 + "刘" * 7 + "陈" * 5 + "杨" * 4 + "赵" * 3 + "黄" * 2 + "周" * 2 + "吴" * 2
@@ -413,7 +417,9 @@ def demo_users() -> list[DemoUser]:
     users = [
         DemoUser("admin", Role.ADMIN, "系统管理员", superuser=True),
         DemoUser("city", Role.CITY_FINANCE, f"{CITY_NAME}财政局 {_person('city')}", region_code=CITY_CODE),
-    ]
+        DemoUser(f"bank_{CITY_CODE}", Role.BANK_OFFICER, f"{CITY_BRANCH_NAME} {_person('bank_' + CITY_CODE)}",
+                 branch_code=CITY_BRANCH_CODE),
+    ]  # fmt: skip
     for index, (code, name, _) in enumerate(COUNTIES):
         township, village = f"{code}100", f"{code}100201"
         serving = [b for b in BANKS if code in b.counties]
@@ -491,6 +497,12 @@ def _seed_banks(result: SeedResult) -> None:
             )
             result.branches_created += created
             branch.counties.add(county)  # no-op when already linked
+    city_branch, created = BankBranch.objects.get_or_create(
+        code=CITY_BRANCH_CODE,
+        defaults={"bank": Bank.objects.get(code=CITY_BRANCH_BANK), "name": CITY_BRANCH_NAME},
+    )
+    result.branches_created += created
+    city_branch.counties.add(*ALL_COUNTY_CODES)
 
 
 def _seed_policies(result: SeedResult) -> None:
@@ -501,7 +513,7 @@ def _seed_policies(result: SeedResult) -> None:
 
 def _demo_password_hash(users: list[User]) -> str:
     """One hash for every demo user: kept if it already matches (so a second run changes
-    nothing), else made once, not 42 times (PBKDF2 is slow on purpose)."""
+    nothing), else made once, not once per user (PBKDF2 is slow on purpose)."""
     hashes = {u.password for u in users}
     if len(hashes) == 1:
         (current,) = hashes

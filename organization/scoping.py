@@ -4,10 +4,17 @@ A user's scope is the union of what their roles give:
 - a region role (village clerk, township officer, county staff, city finance) gives its unit's
   region and everything below it, matched by division-code prefix;
 - a bank officer gives the counties its branch serves (households, ratings: read-only) and the
-  loans of its own bank;
+  loans of its own bank in those counties, recorded as (bank, county) pairs: an officer of a
+  county branch never reaches its bank's loans of another county (404, as for a missing id); a
+  city-level branch that serves every county reaches them all;
 - the admin role (or a superuser) gives everything.
+
+Every path by which a bank officer reaches a loan, or something hanging off a loan (repayments,
+claims, recoveries, settlement batches, the repayment file), goes through `bank_loans_q` (a
+filter) or `serves_bank_loan` (a predicate): the rule is written here once.
 """
 
+from collections import defaultdict
 from dataclasses import dataclass
 
 from django.db.models import Q
@@ -19,8 +26,18 @@ from .models import Role
 class Scope:
     everything: bool
     region_prefixes: frozenset[str]  # from region roles
-    served_county_codes: frozenset[str]  # from bank roles
-    bank_ids: frozenset[int]
+    bank_counties: frozenset[tuple[int, str]]  # (bank id, county code) from each bank role's branch
+
+    @property
+    def served_county_codes(self) -> frozenset[str]:
+        """The counties the user's branches serve (households, ratings: read-only)."""
+        return frozenset(county for _, county in self.bank_counties)
+
+    @property
+    def bank_ids(self) -> frozenset[int]:
+        """The user's own banks, to name them (bank lists). Never a loan filter on its own: a
+        loan is reached through bank_loans_q / serves_bank_loan, by bank and county."""
+        return frozenset(bank for bank, _ in self.bank_counties)
 
     @property
     def area_prefixes(self) -> frozenset[str]:
@@ -31,7 +48,7 @@ class Scope:
         return self.everything or any(code.startswith(p) for p in self.area_prefixes)
 
 
-NOTHING = Scope(False, frozenset(), frozenset(), frozenset())
+NOTHING = Scope(False, frozenset(), frozenset())
 
 
 def scope_for(user) -> Scope:
@@ -41,18 +58,18 @@ def scope_for(user) -> Scope:
     cached = getattr(user, "_scope_cache", None)
     if cached is not None:
         return cached
-    prefixes, counties, banks, everything = set(), set(), set(), user.is_superuser
+    prefixes, bank_counties, everything = set(), set(), user.is_superuser
     for assignment in user.role_assignments.select_related("unit__region", "branch").prefetch_related(
         "branch__counties"
     ):
         if assignment.role == Role.ADMIN:
             everything = True
         elif assignment.role == Role.BANK_OFFICER:
-            banks.add(assignment.branch.bank_id)
-            counties.update(c.code for c in assignment.branch.counties.all())
+            branch = assignment.branch
+            bank_counties.update((branch.bank_id, county.code) for county in branch.counties.all())
         else:
             prefixes.add(assignment.unit.region.prefix)
-    scope = Scope(everything, frozenset(prefixes), frozenset(counties), frozenset(banks))
+    scope = Scope(everything, frozenset(prefixes), frozenset(bank_counties))
     user._scope_cache = scope
     return scope
 
@@ -69,6 +86,26 @@ def area_q(user, field: str) -> Q:
     """Filter for objects whose region code is in `field` (e.g. "village_id")."""
     scope = scope_for(user)
     return Q() if scope.everything else prefix_q(field, scope.area_prefixes)
+
+
+def bank_loans_q(scope: Scope, bank_field: str = "bank_id", county_field: str = "county_id") -> Q:
+    """Loans (or rows that name a loan's bank and county) of the user's banks in the counties
+    their branches serve: an OR of (bank, counties) per bank; matches nothing without a bank role.
+    It does not look at `everything`: the caller answers that first (an admin's filter is Q())."""
+    counties_of = defaultdict(set)
+    for bank_id, county in scope.bank_counties:
+        counties_of[bank_id].add(county)
+    q = Q(pk__in=[])
+    for bank_id in sorted(counties_of):
+        q |= Q(**{bank_field: bank_id, f"{county_field}__in": sorted(counties_of[bank_id])})
+    return q
+
+
+def serves_bank_loan(user, bank_id: int, county_code: str) -> bool:
+    """May the user act for the lending bank on a loan of `bank_id` in `county_code`: an officer of
+    that bank at a branch serving the county (or an admin)? The predicate twin of bank_loans_q."""
+    scope = scope_for(user)
+    return scope.everything or (bank_id, county_code) in scope.bank_counties
 
 
 def roles_of(user) -> set[str]:

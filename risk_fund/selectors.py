@@ -11,7 +11,7 @@ from django.http import Http404
 
 from common.money import money, percent
 from organization.models import Region
-from organization.scoping import prefix_q, scope_for
+from organization.scoping import bank_loans_q, prefix_q, scope_for
 from organization.selectors import policy_for, region_get_for_user
 
 from .models import BankAgreement, ClaimStatus, CompensationClaim, FundEntry, Recovery
@@ -279,11 +279,13 @@ def fund_list(*, user) -> QuerySet[Region]:
 
 def claim_scope_q(user) -> Q:
     """The claims on loans the user sees: region roles those of their area, bank officers their
-    own bank's."""
+    own bank's in the counties their branch serves."""
     scope = scope_for(user)
     if scope.everything:
         return Q()
-    return prefix_q("loan__area__code", scope.region_prefixes) | Q(bank_id__in=scope.bank_ids)
+    return prefix_q("loan__area__code", scope.region_prefixes) | bank_loans_q(
+        scope, "loan__bank_id", "loan__county_id"
+    )
 
 
 def claim_list(*, user, filters: dict | None = None) -> QuerySet[CompensationClaim]:
@@ -366,11 +368,11 @@ def claimable_loans(*, user, on: datetime.date):
     from loans.selectors import loan_list
 
     scope = scope_for(user)
-    if not scope.bank_ids and not scope.everything:
+    if not scope.bank_counties and not scope.everything:
         return Loan.objects.none()
     loans = loan_list(user=user).filter(status__in=(LoanStatus.ACTIVE, LoanStatus.WRITTEN_OFF))
     if not scope.everything:
-        loans = loans.filter(bank_id__in=scope.bank_ids)
+        loans = loans.filter(bank_loans_q(scope))
     counties = loans.filter(dpd__gt=0).values_list("county_id", flat=True).distinct().order_by()
     past = Q(pk__in=[])
     for code in counties:

@@ -1,11 +1,12 @@
 """Reads of settlement batches, already scoped. A batch is a county's: region roles whose area
-covers the whole county (county staff, the city) and the officers of its bank read it; a township
-or village, another county or another bank gets 404, exactly as for a missing one."""
+covers the whole county (county staff, the city) and the officers of its bank at a branch serving
+the county read it; a township or village, another county or another bank gets 404, exactly as for
+a missing one."""
 
 from django.db.models import Count, Q, QuerySet, Sum
 from django.http import Http404
 
-from organization.scoping import prefix_q, scope_for
+from organization.scoping import bank_loans_q, prefix_q, scope_for
 
 from .models import BatchEvent, LineKind, SettlementBatch, SubsidyLine
 
@@ -16,7 +17,9 @@ def batch_scope_q(user, prefix: str = "") -> Q:
         return Q()
     # A county code starts with the prefix of the county itself and of the city above it only.
     covering = {p for p in scope.region_prefixes if len(p) <= 6}
-    return prefix_q(f"{prefix}county__code", covering) | Q(**{f"{prefix}bank_id__in": scope.bank_ids})
+    return prefix_q(f"{prefix}county__code", covering) | bank_loans_q(
+        scope, f"{prefix}bank_id", f"{prefix}county_id"
+    )
 
 
 def batch_list(*, user, filters: dict | None = None) -> QuerySet[SettlementBatch]:

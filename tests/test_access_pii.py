@@ -4,10 +4,13 @@ Every place a full number can be shown: the API's pii route, the household page'
 和账号" button, the household export (API and page). Everywhere else (lists, details, the edit
 form, the admin site) shows masks only. For each persona and each of the households a1, b1 (上蔡)
 and x1 (西平):
-- county staff of the county, officers of a bank serving it and admins see the full numbers, and
-  each view writes one PiiAccessLog row (who, which household, when, which channel);
-- a role that sees the household but not its numbers (township, village, city) gets 403 on the
-  full-value routes, masks in the export, and no log row;
+- county staff of the county and admins see the full numbers, and so do the officers of a bank
+  serving the county for their own bank's applicants and borrowers (a1 has applied to bank X, x1
+  to bank Y; b1 to no bank); each view writes one PiiAccessLog row (who, which household, when,
+  which channel);
+- a role that sees the household but not its numbers (township, village, city, and bank X for b1,
+  which is not its applicant) gets 403 on the full-value routes, masks in the export, and no log
+  row;
 - a role that does not see the household gets 404, and the export leaves it out.
 No response ever holds a full number it should not, members' numbers included (they are never
 shown in full), and nothing is logged but the views above.
@@ -30,7 +33,7 @@ from tests.access import response_text
 pytestmark = pytest.mark.django_db
 
 # Whose full numbers each persona may see, and which households it sees at all (the scope matrix's).
-FULL = {"county_staff": {"a1", "b1"}, "bank_x": {"a1", "b1"}, "bank_y": {"x1"}, "admin": {"a1", "b1", "x1"}}
+FULL = {"county_staff": {"a1", "b1"}, "bank_x": {"a1"}, "bank_y": {"x1"}, "admin": {"a1", "b1", "x1"}}
 SEES = {
     "county_staff": {"a1", "b1"}, "township_a": {"a1"}, "township_b": {"b1"}, "village_a1": {"a1"},
     "bank_x": {"a1", "b1"}, "bank_y": {"x1"}, "city": {"a1", "b1", "x1"}, "admin": {"a1", "b1", "x1"},
@@ -40,10 +43,15 @@ KEYS = ("a1", "b1", "x1")
 
 
 @pytest.fixture
-def numbers(households):
+def numbers(households, personas, banks):
     """key -> the household's full head ID and account numbers; a1 also has a spouse, whose
-    number is never shown in full."""
+    number is never shown in full. a1 has applied for a loan at bank X, x1 at bank Y (drafts: an
+    application of any status makes the household the bank's applicant)."""
     from common.identity import parse_resident_id
+    from loans.tests.factories import apply
+
+    apply(households["a1"], actor=personas["admin"], bank=banks["x"])
+    apply(households["x1"], actor=personas["admin"], bank=banks["y"])
 
     spouse = parse_resident_id(make_resident_id("411722", datetime.date(1982, 7, 8), 77, male=False))
     member_instance(

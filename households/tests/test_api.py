@@ -448,8 +448,11 @@ def test_patch_replaces_members(api, personas, households):
 
 
 @pytest.mark.parametrize("persona", ["county_staff", "bank_x", "admin"])
-def test_pii_in_full_for_roles_that_need_it_and_logged_per_call(api, personas, households, persona):
+def test_pii_in_full_for_roles_that_need_it_and_logged_per_call(api, personas, banks, households, persona):
+    from loans.tests.factories import apply
+
     household = households["a1"]
+    apply(household, actor=personas["admin"], bank=banks["x"])  # bank X's applicant
     client = api(personas[persona])
     for call in (1, 2):
         response = client.get(f"/api/v1/households/{household.pk}/pii/", REMOTE_ADDR="10.1.2.3")

@@ -74,11 +74,21 @@ def test_township_officer_gets_masked_numbers_and_no_log(personas, lots):
     assert not PiiAccessLog.objects.exists()
 
 
-def test_bank_officer_of_a_serving_branch_sees_in_full(personas, lots):
+def test_bank_officer_sees_its_own_applicants_in_full_and_the_rest_masked(personas, banks, regions, lots):
+    """Bank Y (西平) sees every 西平 household, the full numbers of its own applicants only."""
+    from loans.tests.factories import apply
+
+    x1, x2 = lots["x1"], HouseholdFactory(village=regions["village_x1"])
+    apply(x1, actor=personas["admin"], bank=banks["y"])
     rows = by_no(read(export_households(user=personas["bank_y"], filters={})))
-    x1 = lots["x1"]
-    assert set(rows) == {x1.household_no}
+    assert set(rows) == {x1.household_no, x2.household_no}
     assert rows[x1.household_no]["证件号码"] == pii.decrypt(x1.head_id_enc)
+    assert rows[x1.household_no]["银行账号"] == pii.decrypt(x1.bank_account_enc)
+    assert (rows[x2.household_no]["证件号码"], rows[x2.household_no]["银行账号"]) == (
+        x2.head_id_masked, x2.bank_account_masked
+    )  # fmt: skip
+    assert "*" in x2.head_id_masked
+    assert list(PiiAccessLog.objects.values_list("household_id", flat=True)) == [x1.pk]
 
 
 def test_city_finance_sees_everything_masked(personas, lots):

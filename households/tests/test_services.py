@@ -420,7 +420,10 @@ def test_county_staff_moves_a_household_within_the_county(personas, household):
 # --- PII ----------------------------------------------------------------------------------------
 
 
-def test_reveal_logs_each_call(personas, household):
+def test_reveal_logs_each_call(personas, banks, household):
+    from loans.tests.factories import apply
+
+    apply(household, actor=personas["admin"], bank=banks["x"])  # bank X's applicant
     for _ in range(3):
         revealed = household_reveal_pii(
             actor=personas["bank_x"], household=household, channel="web", ip_address="10.0.0.9"
@@ -435,6 +438,13 @@ def test_reveal_logs_each_call(personas, household):
 def test_reveal_refused_and_not_logged(personas, household, persona):
     with pytest.raises(Forbidden):
         household_reveal_pii(actor=personas[persona], household=household)
+    assert not PiiAccessLog.objects.exists()
+
+
+def test_bank_officer_is_refused_a_household_that_is_not_its_banks_applicant(personas, banks, household):
+    """Bank X's branch serves the county and sees the household, but it has applied to no bank."""
+    with pytest.raises(Forbidden):
+        household_reveal_pii(actor=personas["bank_x"], household=household)
     assert not PiiAccessLog.objects.exists()
 
 

@@ -12,6 +12,8 @@ from common import pii
 from common.identity import parse_resident_id
 from households.models import HEAD_RELATION, Household, HouseholdStatus, Member
 from households.selectors import household_list
+from loans.models import Loan
+from loans.selectors import loan_list
 from organization import demo_data
 from organization.models import (
     Bank,
@@ -113,9 +115,15 @@ def test_region_tree_follows_the_6_3_3_rule(seeded):
 @pytest.mark.django_db
 def test_banks_policies_and_users(seeded):
     assert set(Bank.objects.values_list("code", flat=True)) == {"PSBC", "HNRCU", "ABC"}
-    for branch in BankBranch.objects.select_related("bank").prefetch_related("counties"):
+    for branch in (
+        BankBranch.objects.exclude(code="HNRCU-411700").select_related("bank").prefetch_related("counties")
+    ):
         (county,) = branch.counties.all()
         assert branch.code == f"{branch.bank.code}-{county.code}"
+    # One city-level branch serves all ten counties.
+    city_branch = BankBranch.objects.get(code="HNRCU-411700")
+    assert (city_branch.bank.code, city_branch.name) == ("HNRCU", "河南省农村信用社联合社驻马店办事处")
+    assert set(city_branch.counties.values_list("code", flat=True)) == set(COUNTIES)
     for code in COUNTIES:
         assert BankBranch.objects.filter(counties__code=code).values("bank").distinct().count() >= 2
     policies = CountyPolicy.objects.all()
@@ -124,7 +132,7 @@ def test_banks_policies_and_users(seeded):
     assert {p.household_loan_cap for p in policies} == {50000}
 
     users = {u.username: u for u in User.objects.prefetch_related("role_assignments")}
-    assert len(users) == 2 + 4 * len(COUNTIES)
+    assert len(users) == 3 + 4 * len(COUNTIES)
     for user in users.values():
         assert user.check_password(demo_data.DEMO_PASSWORD)
         assert user.full_name
@@ -137,6 +145,8 @@ def test_banks_policies_and_users(seeded):
     assert users["village_411722"].role_assignments.get().unit.region_id == "411722100201"
     branch = users["bank_411722"].role_assignments.get().branch
     assert list(branch.counties.values_list("code", flat=True)) == ["411722"]
+    assert users["bank_411700"].role_assignments.get().branch.code == "HNRCU-411700"
+    assert "bank_411700" in seeded and "河南省农村信用社联合社驻马店办事处" in seeded
     assert "演示用户" in seeded and "zmd-demo-2017" in seeded and "village_411722" in seeded
 
 
@@ -232,6 +242,16 @@ def test_each_demo_user_sees_only_their_scope(seeded):
         assert served == {code}
         villages = list(household_list(user=users[f"bank_{code}"]).values_list("village_id", flat=True))
         assert villages and all(v[:6] == code for v in villages)
+        loans = loan_list(user=users[f"bank_{code}"])
+        assert set(loans.values_list("county_id", flat=True).distinct()) <= {code}
+    # The city-level branch's officer: every county's households, its bank's loans in every county.
+    city_officer = users["bank_411700"]
+    assert household_list(user=city_officer).count() == 200
+    hnrcu = Loan.objects.filter(bank__code="HNRCU")
+    assert hnrcu.values("county_id").distinct().count() > 1
+    assert set(loan_list(user=city_officer).values_list("pk", flat=True)) == set(
+        hnrcu.values_list("pk", flat=True)
+    )
 
 
 @pytest.mark.django_db
