@@ -137,7 +137,7 @@ ACTION_LABELS = {
     "repay": "还款", "close": "结清", "classify": "五级分类", "post-loan-check": "贷后检查",
     "freeze": "冻结授信", "lift": "解除冻结", "deposit": "存入", "payout": "代偿支出", "recovery": "追偿收回",
     "file": "提出代偿申请", "verify": "核实", "pay": "拨付", "mark-paid": "确认拨付", "trip": "熔断",
-    "resume": "恢复放贷", "write-off": "核销",
+    "resume": "恢复放贷", "write-off": "核销", "propose": "提出", "pot-payout": "贴息资金支出",
 }  # fmt: skip
 
 # The model behind each object type, whose status/state/classification choices name its states.
@@ -145,6 +145,7 @@ OBJECT_MODELS = {
     "loan": "loans.Loan", "breaker": "loans.Breaker", "rating": "credit_rating.Rating",
     "credit_freeze": "credit_rating.CreditLineFreeze", "subsidy_batch": "subsidy.SettlementBatch",
     "claim": "risk_fund.CompensationClaim", "agreement": "risk_fund.BankAgreement",
+    "county_policy": "organization.CountyPolicy", "city_policy": "organization.CityPolicy",
 }  # fmt: skip
 STATE_FIELDS = ("status", "state", "classification")
 

@@ -79,6 +79,9 @@ class AuditEntry(models.Model):
         CLAIM = "claim", "代偿申请"
         RECOVERY = "recovery", "追偿收回"
         BREAKER = "breaker", "风险熔断"
+        COUNTY_POLICY = "county_policy", "县级政策参数"
+        CITY_POLICY = "city_policy", "市级政策参数"
+        SUBSIDY_POT = "subsidy_pot", "市级贴息资金池"
 
     at = models.DateTimeField("时间", default=timezone.now, db_index=True)  # the admin's newest first
     actor = models.ForeignKey(

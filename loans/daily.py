@@ -40,7 +40,7 @@ from common.dates import add_months
 from common.errors import Forbidden
 from common.money import money, percent
 from common.workflow import Refusal, Step, Workflow
-from organization.models import CountyPolicy, Region, Role
+from organization.models import CityPolicy, CountyPolicy, PolicyStatus, Region, Role
 from organization.scoping import area_q, has_role_over, is_admin, prefix_q
 from organization.selectors import policy_for
 
@@ -70,15 +70,24 @@ def _county_filter(field: str, counties: Iterable[str] | None) -> Q:
 def _policy_groups(as_of: datetime.date, fields: tuple[str, ...], counties=None) -> list[tuple[tuple, Q]]:
     """The values of the policy `fields` in force on `as_of`, with the counties that have them:
     [(values, Q on county_id)], the defaults first as "every other county" so that a loan in any
-    county is covered. A county without policy rows has the defaults (policy_for gives it the
-    model's defaults), so only counties with rows are looked up, and a caller's SQL stays one
+    county is covered. A county without approved rows of its own or of its city has the defaults
+    (policy_for gives it the model's defaults), so only counties with such rows are looked up, and a caller's SQL stays one
     statement per distinct set of values however many counties there are."""
     defaults = tuple(getattr(CountyPolicy(), f) for f in fields)
-    with_rows = (
-        CountyPolicy.objects.filter(_county_filter("county_id", counties), effective_from__lte=as_of)
+    approved = {"effective_from__lte": as_of, "status": PolicyStatus.APPROVED}
+    with_rows = set(
+        CountyPolicy.objects.filter(_county_filter("county_id", counties), **approved)
         .values_list("county_id", flat=True)
         .distinct()
     )
+    # A city row can change its counties' numbers too (policy_for clamps to it).
+    cities = {code[:4] for code in CityPolicy.objects.filter(**approved).values_list("city_id", flat=True)}
+    if cities:
+        with_rows |= set(
+            Region.objects.filter(
+                prefix_q("code", cities), _county_filter("code", counties), level="county"
+            ).values_list("code", flat=True)
+        )
     groups = defaultdict(list)
     for code in sorted(set(with_rows)):
         values = tuple(getattr(policy_for(code, on=as_of), f) for f in fields)

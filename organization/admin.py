@@ -2,9 +2,7 @@ from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from import_export.admin import ImportExportModelAdmin
 
-from common.clock import today
-
-from .models import Bank, BankBranch, CountyPolicy, Region, RoleAssignment, ServiceUnit, User
+from .models import Bank, BankBranch, CityPolicy, CountyPolicy, Region, RoleAssignment, ServiceUnit, User
 from .resources import BankBranchResource, BankResource, RegionResource
 
 admin.site.site_header = "扶贫小额信贷管理系统"
@@ -63,26 +61,30 @@ class UserAdmin(BaseUserAdmin):
     fieldsets = BaseUserAdmin.fieldsets + (("扶贫信贷", {"fields": ("full_name",)}),)
 
 
+class ReadOnlyPolicyAdmin(admin.ModelAdmin):
+    """Policy rows are read here only: a change is proposed and approved by two people on the
+    policy pages (/policies/), which check the city's envelope and write the audit trail."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(CountyPolicy)
-class CountyPolicyAdmin(admin.ModelAdmin):
-    """Rows already in force are read-only here too: a change is a new row with a later date."""
+class CountyPolicyAdmin(ReadOnlyPolicyAdmin):
+    list_display = ("county", "effective_from", "status", "household_loan_cap", "created_by", "reviewed_by")
+    list_filter = ("status", "county")
 
+
+@admin.register(CityPolicy)
+class CityPolicyAdmin(ReadOnlyPolicyAdmin):
     list_display = (
-        "county",
-        "effective_from",
-        "household_loan_cap",
-        "township_npl_threshold",
-        "village_npl_threshold",
-    )
-    list_filter = ("county",)
-    readonly_fields = ("created_at", "created_by")
-
-    def get_readonly_fields(self, request, obj=None):
-        if obj is not None and obj.effective_from <= today():
-            return [f.name for f in obj._meta.fields]
-        return self.readonly_fields
-
-    def save_model(self, request, obj, form, change):
-        if not change:
-            obj.created_by = request.user
-        super().save_model(request, obj, form, change)
+        "city", "effective_from", "status", "household_loan_cap", "township_npl_threshold", "village_npl_threshold",
+        "created_by", "reviewed_by",
+    )  # fmt: skip
+    list_filter = ("status", "city")

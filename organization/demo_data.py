@@ -22,11 +22,23 @@ from django.contrib.auth.hashers import check_password, make_password
 from django.db import transaction
 
 from common import pii
+from common.clock import today
 from common.identity import ResidentId
 from common.testing import make_resident_id
 
-from .models import Bank, BankBranch, CountyPolicy, Region, Role, RoleAssignment, ServiceUnit, User
-from .services import role_assign
+from .models import (
+    Bank,
+    BankBranch,
+    CityPolicy,
+    CountyPolicy,
+    PolicyStatus,
+    Region,
+    Role,
+    RoleAssignment,
+    ServiceUnit,
+    User,
+)
+from .services import policy_propose, role_assign
 
 SEED = 20170719
 DEMO_PASSWORD = "zmd-demo-2017"
@@ -505,10 +517,38 @@ def _seed_banks(result: SeedResult) -> None:
     city_branch.counties.add(*ALL_COUNTY_CODES)
 
 
+# The demo's county change awaiting a second person: 上蔡县中心 proposes a longer notice period.
+PROPOSING_COUNTY = "411722"
+PROPOSED_CHANGES = {"notice_period_days": 7}
+
+
 def _seed_policies(result: SeedResult) -> None:
+    """The city's envelope (the seed's numbers, 驻政〔2017〕40号) and every county's row, approved.
+    _seed_policy_proposal adds one county change proposed by 上蔡's county staff that a second
+    person (another county staff of 上蔡, or the admin) has yet to approve."""
+    CityPolicy.objects.get_or_create(
+        city_id=CITY_CODE, effective_from=POLICY_DATE,
+        defaults={"status": PolicyStatus.APPROVED, "review_note": "演示数据：驻政〔2017〕40号。"},
+    )  # fmt: skip
     for county in ALL_COUNTY_CODES:
-        _, created = CountyPolicy.objects.get_or_create(county_id=county, effective_from=POLICY_DATE)
+        _, created = CountyPolicy.objects.get_or_create(
+            county_id=county, effective_from=POLICY_DATE, defaults={"status": PolicyStatus.APPROVED}
+        )
         result.policies_created += created
+
+
+def _seed_policy_proposal(result: SeedResult) -> None:
+    """One county change awaiting its second person (made once; after the users exist)."""
+    if not CountyPolicy.objects.filter(county_id=PROPOSING_COUNTY, status=PolicyStatus.PROPOSED).exists():
+        day = today()
+        first_of_next_month = (day.replace(day=28) + datetime.timedelta(days=4)).replace(day=1)
+        policy_propose(
+            actor=User.objects.get(username=f"county_{PROPOSING_COUNTY}"),
+            county=Region.objects.get(code=PROPOSING_COUNTY),
+            effective_from=first_of_next_month,
+            changes=PROPOSED_CHANGES,
+        )
+        result.policies_created += 1
 
 
 def _demo_password_hash(users: list[User]) -> str:
@@ -679,6 +719,7 @@ def seed(*, households: int = DEFAULT_HOUSEHOLDS) -> SeedResult:
         _seed_banks(result)
         _seed_policies(result)
         _seed_users(result)
+        _seed_policy_proposal(result)
         result.timings["organization"] = time.perf_counter() - t
         _seed_households(households, result)
         t = time.perf_counter()

@@ -1,5 +1,8 @@
 """Regions (division codes), the three-tier service units, banks, users and their roles,
-and the dated policy rows of each county."""
+and the dated policy rows: each city's envelope (CityPolicy) and each county's numbers inside it
+(CountyPolicy). A row is proposed by one person and takes effect only when a second approves it."""
+
+from decimal import Decimal
 
 from django.contrib.auth.models import AbstractUser
 from django.core.exceptions import ValidationError
@@ -209,9 +212,114 @@ class Grade(models.TextChoices):
     C = "C", "C"
 
 
-class CountyPolicy(models.Model):
-    """A county's policy numbers from a date on. Rows in force are never edited: a change is a new
-    row (services.policy_create). Field defaults are DOMAIN.md's defaults."""
+class PolicyStatus(models.TextChoices):
+    """Maker-checker: a row is proposed, then approved (in force from its date) or rejected."""
+
+    PROPOSED = "proposed", "待复核"
+    APPROVED = "approved", "已批准"
+    REJECTED = "rejected", "已驳回"
+
+
+class ReviewedPolicy(models.Model):
+    """What a dated policy row of either level keeps about its proposal and its review."""
+
+    effective_from = models.DateField("生效日期")
+    status = models.CharField(
+        "状态", max_length=10, choices=PolicyStatus.choices, default=PolicyStatus.PROPOSED, db_index=True
+    )
+    created_at = models.DateTimeField("创建时间", auto_now_add=True)
+    created_by = models.ForeignKey(
+        User, verbose_name="提出人", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    reviewed_by = models.ForeignKey(
+        User, verbose_name="复核人", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    reviewed_at = models.DateTimeField("复核时间", null=True, blank=True)
+    review_note = models.CharField("复核意见", max_length=200, blank=True)
+
+    class Meta:
+        abstract = True
+
+
+class CityPolicy(ReviewedPolicy):
+    """A city's envelope from a date on, set by 市财政局/金融办 (the regulator side): ceilings on
+    the county numbers (household cap and term, enterprise subsidy rate), the floor of the household
+    subsidy share, and the numbers only the city sets (the breakers' NPL thresholds, the
+    guarantee-fee subsidy rates). Field defaults are the seed's numbers."""
+
+    city = models.ForeignKey(
+        Region,
+        verbose_name="市",
+        on_delete=models.PROTECT,
+        related_name="city_policies",
+        limit_choices_to={"level": "city"},
+    )
+    household_loan_cap = MoneyField("户贷额度上限（市级上限）", default=50000)
+    household_max_term_months = models.PositiveSmallIntegerField("户贷最长期限（月，市级上限）", default=36)
+    household_subsidy_share = PercentField("户贷贴息比例（%，市级下限）", default=100)
+    enterprise_subsidy_rate = PercentField("企业贷款贴息年率（%，市级上限）", default=2)
+    township_npl_threshold = PercentField("乡镇熔断不良率（%）", default=5)
+    village_npl_threshold = PercentField("村熔断不良率（%）", default=7)
+    guarantee_fee_subsidy_household = PercentField("户贷担保费补贴年率（%）", default=Decimal("1.50"))
+    guarantee_fee_subsidy_enterprise = PercentField("企业贷款担保费补贴年率（%）", default=Decimal("0.50"))
+
+    POLICY_FIELDS = (
+        "household_loan_cap", "household_max_term_months", "household_subsidy_share", "enterprise_subsidy_rate",
+        "township_npl_threshold", "village_npl_threshold", "guarantee_fee_subsidy_household",
+        "guarantee_fee_subsidy_enterprise",
+    )  # fmt: skip
+    PERCENTS_OF_A_WHOLE = ("household_subsidy_share", "township_npl_threshold", "village_npl_threshold")
+
+    class Meta:
+        verbose_name = verbose_name_plural = "市级政策参数"
+        ordering = ["city_id", "-effective_from"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["city", "effective_from"],
+                condition=~models.Q(status="rejected"),
+                name="one_city_policy_row_per_city_and_day",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.city.name} {self.effective_from:%Y-%m-%d} 起（市级）"
+
+    def clean(self):
+        errors = {}
+        for name in self.POLICY_FIELDS:
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if value <= 0 and name in ("household_loan_cap", "household_max_term_months"):
+                errors[name] = ["须大于0。"]
+            elif value < 0:
+                errors[name] = ["不能为负数。"]
+            elif name in self.PERCENTS_OF_A_WHOLE and value > 100:
+                errors[name] = ["不能超过100%。"]
+        if errors:
+            raise ValidationError(errors)
+
+
+# The city's envelope over the county's numbers: field -> "max" (the city's number is a ceiling)
+# or "min" (a floor). organization.selectors.clamp_to_city and envelope_errors both read it.
+CITY_ENVELOPE = {
+    "household_loan_cap": "max",
+    "household_max_term_months": "max",
+    "household_subsidy_share": "min",
+    "enterprise_subsidy_rate": "max",
+}
+# Set by the city only (the regulators' numbers): a county row takes them from the city row.
+CITY_OWNED = ("township_npl_threshold", "village_npl_threshold")
+# Read from the city row through policy_for, as if they were county fields.
+CITY_ONLY = ("guarantee_fee_subsidy_household", "guarantee_fee_subsidy_enterprise")
+
+
+class CountyPolicy(ReviewedPolicy):
+    """A county's policy numbers from a date on, inside its city's envelope (CityPolicy). Rows in
+    force are never edited: a change is a new row (services.policy_propose), in force once a
+    second person approves it. Field defaults are DOMAIN.md's defaults. The breaker thresholds are
+    the city's: the columns keep what applied when the row was proposed, policy_for reads the
+    city's."""
 
     county = models.ForeignKey(
         Region,
@@ -219,11 +327,6 @@ class CountyPolicy(models.Model):
         on_delete=models.PROTECT,
         related_name="policies",
         limit_choices_to={"level": "county"},
-    )
-    effective_from = models.DateField("生效日期")
-    created_at = models.DateTimeField("创建时间", auto_now_add=True)
-    created_by = models.ForeignKey(
-        User, verbose_name="创建人", null=True, blank=True, on_delete=models.PROTECT
     )
 
     household_loan_cap = MoneyField("户贷额度上限", default=50000)
@@ -263,7 +366,7 @@ class CountyPolicy(models.Model):
     write_off_min_dpd = models.PositiveSmallIntegerField("可核销逾期天数", default=360)
     write_off_breaker_months = models.PositiveSmallIntegerField("核销后计入熔断不良率月数", default=12)
 
-    # The fields a county may change (everything but bookkeeping), in API.md's order.
+    # The numbers of a row (everything but bookkeeping), in API.md's order.
     POLICY_FIELDS = (
         "household_loan_cap", "household_max_term_months", "borrower_min_age", "borrower_max_age",
         "min_grade", "notice_period_days", "rating_validity_months", "township_npl_threshold",
@@ -275,12 +378,17 @@ class CountyPolicy(models.Model):
         "write_off_breaker_months",
     )  # fmt: skip
 
+    # The fields a county row may change: not the city's.
+    COUNTY_FIELDS = tuple(f for f in POLICY_FIELDS if f not in CITY_OWNED)
+
     class Meta:
         verbose_name = verbose_name_plural = "县级政策参数"
         ordering = ["county_id", "-effective_from"]
         constraints = [
             models.UniqueConstraint(
-                fields=["county", "effective_from"], name="one_policy_row_per_county_and_day"
+                fields=["county", "effective_from"],
+                condition=~models.Q(status="rejected"),
+                name="one_policy_row_per_county_and_day",
             ),
             models.CheckConstraint(
                 condition=models.Q(borrower_min_age__lt=models.F("borrower_max_age")), name="policy_age_range"

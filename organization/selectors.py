@@ -1,29 +1,166 @@
 """Reads of the organization app. policy_for is the one way anything reads a policy number."""
 
 import datetime
+from decimal import Decimal
 
 from django.db.models import Q, QuerySet
 from django.http import Http404
 
-from .models import Bank, CountyPolicy, Region, code_prefix
+from .models import (
+    CITY_ENVELOPE,
+    CITY_ONLY,
+    CITY_OWNED,
+    Bank,
+    CityPolicy,
+    CountyPolicy,
+    PolicyStatus,
+    Region,
+    code_prefix,
+)
 from .scoping import area_q, prefix_q, scope_for
 
 
-def policy_for(county: Region | str, *, on: datetime.date) -> CountyPolicy:
-    """The county's policy row in force on `on`. Before any row, DOMAIN.md's defaults
-    (an unsaved row with the model's field defaults)."""
-    code = county if isinstance(county, str) else county.code
+def city_code_of(county_code: str) -> str:
+    """The city a county belongs to, by the 6+3+3 rule (411722 -> 411700)."""
+    return county_code[:4] + "00"
+
+
+def city_policy_for(city: Region | str, *, on: datetime.date) -> CityPolicy:
+    """The city's approved row in force on `on`; before any, the seed's envelope (an unsaved row
+    with the model's defaults)."""
+    code = city if isinstance(city, str) else city.code
     row = (
-        CountyPolicy.objects.filter(county_id=code, effective_from__lte=on)
+        CityPolicy.objects.filter(city_id=code, effective_from__lte=on, status=PolicyStatus.APPROVED)
         .order_by("-effective_from")
         .first()
     )
-    return row or CountyPolicy(county_id=code, effective_from=on)
+    return row or CityPolicy(city_id=code, effective_from=on)
+
+
+def clamp_to_city(row: CountyPolicy, city: CityPolicy) -> CountyPolicy:
+    """The one clamp: the county's numbers inside the city's envelope (CITY_ENVELOPE: a ceiling
+    or a floor), the city's own numbers (breaker thresholds, guarantee-fee subsidy rates) in place
+    of the county's. `row` is changed in place and returned; `row.clamped` names the fields the
+    envelope cut, `row.city_policy` is the city row."""
+    clamped = []
+    for name, bound in CITY_ENVELOPE.items():
+        value, limit = getattr(row, name), getattr(city, name)
+        inside = min(value, limit) if bound == "max" else max(value, limit)
+        if inside != value:
+            setattr(row, name, inside)
+            clamped.append(name)
+    for name in CITY_OWNED + CITY_ONLY:
+        setattr(row, name, getattr(city, name))
+    row.clamped = tuple(clamped)
+    row.city_policy = city
+    return row
+
+
+def envelope_errors(values: dict, city: CityPolicy) -> dict[str, list[str]]:
+    """Why county numbers would leave the city's envelope: field -> a message naming the city's
+    number. The same table as clamp_to_city."""
+    errors = {}
+    for name, bound in CITY_ENVELOPE.items():
+        value = values.get(name)
+        if value is None:
+            continue
+        limit = getattr(city, name)
+        if bound == "max" and value > limit:
+            errors[name] = [f"{ENVELOPE_LABELS[name]}不能超过市级上限{_shown(name, limit)}。"]
+        elif bound == "min" and value < limit:
+            errors[name] = [f"{ENVELOPE_LABELS[name]}不能低于市级下限{_shown(name, limit)}。"]
+    return errors
+
+
+ENVELOPE_LABELS = {
+    "household_loan_cap": "户贷额度上限",
+    "household_max_term_months": "户贷最长期限",
+    "household_subsidy_share": "户贷贴息比例",
+    "enterprise_subsidy_rate": "企业贷款贴息年率",
+}
+
+
+def _shown(name: str, value) -> str:
+    """A city number as the refusal names it: 50,000元, 36个月, 2%."""
+    value = Decimal(value)
+    if name == "household_loan_cap":
+        return f"{value:,.0f}元" if value == value.to_integral_value() else f"{value:,.2f}元"
+    if name == "household_max_term_months":
+        return f"{value:.0f}个月"
+    return f"{value.normalize():f}%"
+
+
+def policy_for(county: Region | str, *, on: datetime.date) -> CountyPolicy:
+    """What every rule reads: the county's approved row in force on `on` (before any, DOMAIN.md's
+    defaults: an unsaved row with the model's field defaults), clamped to the envelope of the
+    city row in force that day (a later, stricter city row wins over an older county row), with
+    the city's breaker thresholds and guarantee-fee subsidy rates. Not to be saved."""
+    code = county if isinstance(county, str) else county.code
+    row = (
+        CountyPolicy.objects.filter(county_id=code, effective_from__lte=on, status=PolicyStatus.APPROVED)
+        .order_by("-effective_from")
+        .first()
+    )
+    row = row or CountyPolicy(county_id=code, effective_from=on)
+    return clamp_to_city(row, city_policy_for(city_code_of(code), on=on))
+
+
+def policy_timeline(
+    county: Region | str, *, until: datetime.date
+) -> list[tuple[datetime.date, CountyPolicy]]:
+    """Every day up to `until` on which what policy_for returns may change (an approved county or
+    city row starts), with what it returns from then on, oldest first. Before the first day:
+    policy_for on datetime.date.min."""
+    code = county if isinstance(county, str) else county.code
+    approved = {"status": PolicyStatus.APPROVED, "effective_from__lte": until}
+    days = set(
+        CountyPolicy.objects.filter(county_id=code, **approved).values_list("effective_from", flat=True)
+    )
+    days |= set(
+        CityPolicy.objects.filter(city_id=city_code_of(code), **approved).values_list(
+            "effective_from", flat=True
+        )
+    )
+    return [(day, policy_for(code, on=day)) for day in sorted(days)]
 
 
 def policy_list(*, user, county_code: str) -> QuerySet[CountyPolicy]:
     region_get_for_user(user=user, code=county_code, include_ancestors=True)  # 404 outside scope
-    return CountyPolicy.objects.filter(county_id=county_code).order_by("-effective_from")
+    return (
+        CountyPolicy.objects.filter(county_id=county_code)
+        .select_related("created_by", "reviewed_by")
+        .order_by("-effective_from", "-id")
+    )
+
+
+def city_policy_list(*, user, city_code: str) -> QuerySet[CityPolicy]:
+    """The city's rows, for anyone whose area lies in the city (a county's staff read the envelope
+    they work in); 404 outside it, and for a code that is not a city."""
+    city = region_get_for_user(user=user, code=city_code, include_ancestors=True)
+    if city.level != Region.Level.CITY:
+        raise Http404
+    return (
+        CityPolicy.objects.filter(city_id=city_code)
+        .select_related("created_by", "reviewed_by")
+        .order_by("-effective_from", "-id")
+    )
+
+
+def policy_get_for_user(*, user, pk: int) -> CountyPolicy:
+    """A county row whose county the user may read (as policy_list); 404 otherwise."""
+    row = CountyPolicy.objects.select_related("county").filter(pk=pk).first()
+    if row is None:
+        raise Http404
+    region_get_for_user(user=user, code=row.county_id, include_ancestors=True)
+    return row
+
+
+def city_policy_get_for_user(*, user, pk: int) -> CityPolicy:
+    row = CityPolicy.objects.select_related("city").filter(pk=pk).first()
+    if row is None:
+        raise Http404
+    region_get_for_user(user=user, code=row.city_id, include_ancestors=True)
+    return row
 
 
 def region_list(*, user, parent: str | None = None, level: str | None = None) -> QuerySet[Region]:
@@ -76,4 +213,15 @@ def bank_list(*, user) -> QuerySet[Bank]:
     return qs.order_by("code")
 
 
-__all__ = ["policy_for", "policy_list", "region_list", "region_get_for_user", "bank_list", "code_prefix"]
+__all__ = [
+    "policy_for",
+    "policy_timeline",
+    "city_policy_for",
+    "clamp_to_city",
+    "envelope_errors",
+    "policy_list",
+    "region_list",
+    "region_get_for_user",
+    "bank_list",
+    "code_prefix",
+]

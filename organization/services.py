@@ -1,4 +1,5 @@
-"""Writes to the organization app: users and their roles, policy rows."""
+"""Writes to the organization app: users and their roles, and the dated policy rows of cities and
+counties (maker-checker: proposed by one person, approved by a second of the same level)."""
 
 import datetime
 
@@ -6,12 +7,25 @@ from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from common.clock import today
+from common.audit import audit_record
+from common.clock import now, today
 from common.errors import ApplicationError, Forbidden
 
-from .models import ROLE_UNIT_KIND, BankBranch, CountyPolicy, Region, Role, RoleAssignment, ServiceUnit, User
+from .models import (
+    CITY_OWNED,
+    ROLE_UNIT_KIND,
+    BankBranch,
+    CityPolicy,
+    CountyPolicy,
+    PolicyStatus,
+    Region,
+    Role,
+    RoleAssignment,
+    ServiceUnit,
+    User,
+)
 from .scoping import has_role_over, is_admin
-from .selectors import policy_for
+from .selectors import city_code_of, city_policy_for, envelope_errors, policy_for
 
 
 class OrganizationError(ApplicationError):
@@ -93,29 +107,172 @@ def role_assign(
     return assignment
 
 
-@transaction.atomic
-def policy_create(*, actor, county: Region, effective_from: datetime.date, changes: dict) -> CountyPolicy:
-    """A new dated row: the given fields change, the others copy the row in force that day.
-    Rows already in force are never edited, so a new row must start after today."""
-    if not (is_admin(actor) or has_role_over(actor, county.code, (Role.COUNTY_STAFF,))):
-        raise Forbidden("只有本县工作人员或系统管理员可以调整政策参数。")
+# --- policy rows: proposed by one person, approved by a second -----------------------------------
+
+CITY_OWNED_MESSAGE = "乡镇、村熔断不良率由市级（市财政局/金融办）设定，县级政策不能调整。"
+
+
+def may_set_county_policy(user, county_code: str) -> bool:
+    return is_admin(user) or has_role_over(user, county_code, (Role.COUNTY_STAFF,))
+
+
+def may_set_city_policy(user, city_code: str) -> bool:
+    return is_admin(user) or has_role_over(user, city_code, (Role.CITY_FINANCE,))
+
+
+def _policy_subject(row: CountyPolicy | CityPolicy) -> dict:
+    if isinstance(row, CityPolicy):
+        return {"obj_type": "city_policy", "obj_id": row.pk, "label": str(row)[:100], "region": row.city_id}
+    return {"obj_type": "county_policy", "obj_id": row.pk, "label": str(row)[:100], "region": row.county_id}
+
+
+def _audit_policy(row, action: str, actor, from_status: str, detail: dict | None = None) -> None:
+    audit_record(actor=actor, action=action, **_policy_subject(row), from_state=from_status,
+                 to_state=row.status, detail=detail)  # fmt: skip
+
+
+def _check_new_date(model, where: dict, effective_from: datetime.date) -> None:
     if effective_from <= today():
         raise OrganizationError("invalid", "新政策只能从明天或以后生效；已生效的政策不能修改。",
                                 {"effective_from": ["生效日期须晚于今天。"]})  # fmt: skip
-    if CountyPolicy.objects.filter(county=county, effective_from=effective_from).exists():
+    taken = model.objects.filter(**where, effective_from=effective_from).exclude(status=PolicyStatus.REJECTED)
+    if taken.exists():
         raise OrganizationError(
-            "invalid", "该日期已有一条政策。", {"effective_from": ["该日期已有一条政策。"]}
+            "invalid", "该日期已有一条政策（已生效或待复核）。", {"effective_from": ["该日期已有一条政策。"]}
         )
-    unknown = set(changes) - set(CountyPolicy.POLICY_FIELDS)
-    if unknown:
-        raise OrganizationError("invalid", f"未知的政策字段：{'、'.join(sorted(unknown))}。")
-    base = policy_for(county, on=effective_from)
-    row = CountyPolicy(county=county, effective_from=effective_from, created_by=actor)
-    for field in CountyPolicy.POLICY_FIELDS:
-        setattr(row, field, changes.get(field, getattr(base, field)))
+
+
+def _full_clean(row) -> None:
     try:
         row.full_clean()
     except ValidationError as exc:
         raise OrganizationError("invalid", "政策参数有误。", exc.message_dict) from None
+
+
+def _check_envelope(row: CountyPolicy) -> None:
+    """A county's numbers must lie inside the envelope of the city row in force on the row's date;
+    the refusal names the city's number (「户贷额度上限不能超过市级上限50,000元。」)."""
+    city = city_policy_for(city_code_of(row.county_id), on=row.effective_from)
+    errors = envelope_errors({f: getattr(row, f) for f in CountyPolicy.COUNTY_FIELDS}, city)
+    if errors:
+        raise OrganizationError(
+            "outside_city_envelope", " ".join(m for ms in errors.values() for m in ms), errors
+        )
+
+
+@transaction.atomic
+def policy_propose(*, actor, county: Region, effective_from: datetime.date, changes: dict) -> CountyPolicy:
+    """A proposed county row: the given fields change, the others copy what is in force that day
+    (policy_for). It takes effect only when a second person approves it (policy_approve). Rows
+    already in force are never edited, so a new row must start after today. The breaker
+    thresholds are the city's (refused); the numbers the city caps must stay inside its row."""
+    if not may_set_county_policy(actor, county.code):
+        raise Forbidden("只有本县工作人员或系统管理员可以调整县级政策参数。")
+    owned = sorted(set(changes) & set(CITY_OWNED))
+    if owned:
+        raise OrganizationError("city_owned", CITY_OWNED_MESSAGE, {f: [CITY_OWNED_MESSAGE] for f in owned})
+    unknown = set(changes) - set(CountyPolicy.COUNTY_FIELDS)
+    if unknown:
+        raise OrganizationError("invalid", f"未知的政策字段：{'、'.join(sorted(unknown))}。")
+    _check_new_date(CountyPolicy, {"county": county}, effective_from)
+    base = policy_for(county, on=effective_from)
+    row = CountyPolicy(county=county, effective_from=effective_from, created_by=actor,
+                       status=PolicyStatus.PROPOSED)  # fmt: skip
+    for field in CountyPolicy.POLICY_FIELDS:
+        setattr(row, field, changes.get(field, getattr(base, field)))
+    _full_clean(row)
+    _check_envelope(row)
     row.save()
+    _audit_policy(row, "propose", actor, "", {f: changes[f] for f in sorted(changes)})
+    return row
+
+
+def _lock(model, row):
+    return model.objects.select_for_update().get(pk=row.pk)
+
+
+def _check_review(row, actor, *, approving: bool) -> None:
+    if row.status != PolicyStatus.PROPOSED:
+        raise OrganizationError("invalid_state", f"该政策调整{row.get_status_display()}，不能再复核。")
+    if approving and row.created_by_id is not None and row.created_by_id == actor.pk:
+        raise OrganizationError("same_person", "不能复核自己提出的政策调整，请由本级另一位工作人员复核。")
+    if approving and row.effective_from <= today():
+        raise OrganizationError("too_late", "生效日期已到，不能再批准；请重新提出一条以后生效的调整。")
+
+
+@transaction.atomic
+def policy_approve(*, actor, policy: CountyPolicy) -> CountyPolicy:
+    """The second person (another county staff of the county, or an admin; never the proposer)
+    approves: the row is in force from its date. The envelope is checked again against the city
+    row then in force."""
+    if not may_set_county_policy(actor, policy.county_id):
+        raise Forbidden("只有本县工作人员或系统管理员可以复核县级政策参数。")
+    row = _lock(CountyPolicy, policy)
+    _check_review(row, actor, approving=True)
+    _check_envelope(row)
+    row.status, row.reviewed_by, row.reviewed_at = PolicyStatus.APPROVED, actor, now()
+    row.save(update_fields=["status", "reviewed_by", "reviewed_at"])
+    _audit_policy(row, "approve", actor, PolicyStatus.PROPOSED)
+    return row
+
+
+@transaction.atomic
+def policy_reject(*, actor, policy: CountyPolicy, reason: str = "") -> CountyPolicy:
+    """Reject a proposal (the proposer may withdraw their own this way); it never takes effect."""
+    if not may_set_county_policy(actor, policy.county_id):
+        raise Forbidden("只有本县工作人员或系统管理员可以复核县级政策参数。")
+    row = _lock(CountyPolicy, policy)
+    _check_review(row, actor, approving=False)
+    row.status, row.reviewed_by, row.reviewed_at = PolicyStatus.REJECTED, actor, now()
+    row.review_note = (reason or "").strip()[:200]
+    row.save(update_fields=["status", "reviewed_by", "reviewed_at", "review_note"])
+    _audit_policy(row, "reject", actor, PolicyStatus.PROPOSED, {"reason": row.review_note})
+    return row
+
+
+@transaction.atomic
+def city_policy_propose(*, actor, city: Region, effective_from: datetime.date, changes: dict) -> CityPolicy:
+    """A proposed city row (市财政局/金融办 or an admin): the envelope of its counties and the
+    city's own numbers; the fields not given copy the row in force that day."""
+    if city.level != Region.Level.CITY:
+        raise OrganizationError("invalid", "市级政策只能设在市一级区划。", {"city": ["不是市级区划。"]})
+    if not may_set_city_policy(actor, city.code):
+        raise Forbidden("只有市财政局/金融办或系统管理员可以调整市级政策参数。")
+    unknown = set(changes) - set(CityPolicy.POLICY_FIELDS)
+    if unknown:
+        raise OrganizationError("invalid", f"未知的政策字段：{'、'.join(sorted(unknown))}。")
+    _check_new_date(CityPolicy, {"city": city}, effective_from)
+    base = city_policy_for(city, on=effective_from)
+    row = CityPolicy(city=city, effective_from=effective_from, created_by=actor, status=PolicyStatus.PROPOSED)
+    for field in CityPolicy.POLICY_FIELDS:
+        setattr(row, field, changes.get(field, getattr(base, field)))
+    _full_clean(row)
+    row.save()
+    _audit_policy(row, "propose", actor, "", {f: changes[f] for f in sorted(changes)})
+    return row
+
+
+@transaction.atomic
+def city_policy_approve(*, actor, policy: CityPolicy) -> CityPolicy:
+    """Another 市财政局/金融办 user of the city, or an admin; never the proposer."""
+    if not may_set_city_policy(actor, policy.city_id):
+        raise Forbidden("只有市财政局/金融办或系统管理员可以复核市级政策参数。")
+    row = _lock(CityPolicy, policy)
+    _check_review(row, actor, approving=True)
+    row.status, row.reviewed_by, row.reviewed_at = PolicyStatus.APPROVED, actor, now()
+    row.save(update_fields=["status", "reviewed_by", "reviewed_at"])
+    _audit_policy(row, "approve", actor, PolicyStatus.PROPOSED)
+    return row
+
+
+@transaction.atomic
+def city_policy_reject(*, actor, policy: CityPolicy, reason: str = "") -> CityPolicy:
+    if not may_set_city_policy(actor, policy.city_id):
+        raise Forbidden("只有市财政局/金融办或系统管理员可以复核市级政策参数。")
+    row = _lock(CityPolicy, policy)
+    _check_review(row, actor, approving=False)
+    row.status, row.reviewed_by, row.reviewed_at = PolicyStatus.REJECTED, actor, now()
+    row.review_note = (reason or "").strip()[:200]
+    row.save(update_fields=["status", "reviewed_by", "reviewed_at", "review_note"])
+    _audit_policy(row, "reject", actor, PolicyStatus.PROPOSED, {"reason": row.review_note})
     return row

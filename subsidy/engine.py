@@ -3,8 +3,9 @@ the same SQL on PostgreSQL and SQLite except for date arithmetic (DIALECTS).
 
 Money is exact: amounts are summed in integer cents, rates and shares are scaled to integers
 (4.75 % → 47500, a share of 70.00 % → 7000), and each line is rounded once, half-up, by integer
-division ((2n + d) / 2d), as common.money.money rounds. Policy numbers come from the county's dated
-rows, inlined as CASE expressions over dates (a county has a handful of rows):
+division ((2n + d) / 2d), as common.money.money rounds. Policy numbers are what policy_for gives
+(the county's dated rows inside its city's envelope), inlined as CASE expressions over the days they
+change (policy_timeline: a county and its city have a handful of rows):
 
 - household loans (interest): the interest allocated to instalments by repayments dated in the
   period × min(1, benchmark rate for the loan's term on its disbursement date / loan rate) × the
@@ -21,7 +22,8 @@ rows, inlined as CASE expressions over dates (a county has a handful of rows):
   schedules count them (start exclusive, end inclusive) and stop at closing and at the start of
   an extension. Excluded whole: another fiscal subsidy, any instalment overdue during the
   period, no household led, nothing but extension days.
-- guarantee fees (担保费补贴), day-counted on the principal outstanding: see guarantee_agreement.
+- guarantee fees (担保费补贴), day-counted on the principal outstanding at the city's dated
+  guarantee-fee subsidy rates: see guarantee_agreement and guarantee_rates.
 """
 
 import datetime
@@ -32,12 +34,9 @@ from django.db import connection
 
 from loans.models import BenchmarkRate
 from organization.models import CountyPolicy
-from organization.selectors import policy_for
+from organization.selectors import policy_for, policy_timeline
 
 from .models import ExclusionReason, LineKind, SettlementBatch, SubsidyLine
-
-# Guarantee-fee subsidy, % a year (DOMAIN.md): not a county policy field yet, so named here once.
-GUARANTEE_FEE_SUBSIDY_RATES = {"household": Decimal("1.50"), "enterprise": Decimal("0.50")}
 
 DIALECTS = {
     "postgresql": {"days": "({a} - {b})", "least": "LEAST", "greatest": "GREATEST"},
@@ -114,8 +113,9 @@ def _outside_caps(sql: _Sql) -> str:
         cap, term = _int(policy.household_loan_cap, 2), int(policy.household_max_term_months)
         return f"(CASE WHEN {cents('l.amount')} > {cap} OR l.term_months > {term} THEN 1 ELSE 0 END)"
 
-    rows = [(p.effective_from, test(p)) for p in CountyPolicy.objects.filter(county_id=sql.batch.county_id)]
-    return sql.by_date("l.disbursed_on", rows, test(CountyPolicy(county_id=sql.batch.county_id)), "cap")
+    county = sql.batch.county_id
+    rows = [(day, test(p)) for day, p in policy_timeline(county, until=sql.batch.period_end)]
+    return sql.by_date("l.disbursed_on", rows, test(policy_for(county, on=datetime.date.min)), "cap")
 
 
 def _benchmark(sql: _Sql) -> str:
@@ -133,10 +133,10 @@ def _share(sql: _Sql) -> str:
     """The household subsidy share × 100 of the row in force on the repayment's date."""
     batch = sql.batch
     first = policy_for(batch.county_id, on=batch.period_start)
-    later = CountyPolicy.objects.filter(
-        county_id=batch.county_id, effective_from__gt=batch.period_start, effective_from__lte=batch.period_end
-    )
-    rows = [(p.effective_from, str(_int(p.household_subsidy_share, 2))) for p in later]
+    later = [
+        (d, p) for d, p in policy_timeline(batch.county_id, until=batch.period_end) if d > batch.period_start
+    ]
+    rows = [(day, str(_int(p.household_subsidy_share, 2))) for day, p in later]
     return sql.by_date("r.paid_on", rows, str(_int(first.household_subsidy_share, 2)), "share")
 
 
@@ -270,11 +270,13 @@ def guarantee_agreement(batch: SettlementBatch):
     return agreement if agreement is not None and agreement.guarantee_fee_eligible else None
 
 
-def guarantee_rates(agreement) -> tuple[int, int]:
-    """(household, enterprise) subsidy rates × 100: 1.5 % and 0.5 % a year, never more than the fee
-    the agreement says the agency charges (when it states one)."""
+def guarantee_rates(agreement, policy: CountyPolicy) -> tuple[int, int]:
+    """(household, enterprise) subsidy rates × 100: the city's dated rates as policy_for gives them
+    (1.5 % and 0.5 % a year by default), never more than the fee the agreement says the agency
+    charges (when it states one)."""
     charged = agreement.guarantee_fee_rate or Decimal("Infinity")
-    return tuple(_int(min(GUARANTEE_FEE_SUBSIDY_RATES[k], charged), 2) for k in ("household", "enterprise"))
+    rates = (policy.guarantee_fee_subsidy_household, policy.guarantee_fee_subsidy_enterprise)
+    return tuple(_int(min(rate, charged), 2) for rate in rates)
 
 
 def insert_guarantee_fees(batch: SettlementBatch) -> int:
@@ -286,8 +288,9 @@ def insert_guarantee_fees(batch: SettlementBatch) -> int:
     if agreement is None:
         return 0
     sql = _Sql(batch)
-    basis = int(policy_for(batch.county_id, on=batch.period_start).interest_day_basis)
-    household, enterprise = guarantee_rates(agreement)
+    policy = policy_for(batch.county_id, on=batch.period_start)
+    basis = int(policy.interest_day_basis)
+    household, enterprise = guarantee_rates(agreement, policy)
     acc = _accrual(sql, "1 = 1")
     outside = _outside_caps(sql)
     reason = f"""CASE WHEN l.household_id IS NOT NULL AND {outside} = 1 THEN '{ExclusionReason.OUTSIDE_CAPS}'

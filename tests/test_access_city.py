@@ -1,4 +1,6 @@
-"""The city finance office reads everything and writes nothing (DOMAIN.md "Who uses it").
+"""The city finance office reads everything and writes nothing (DOMAIN.md "Who uses it"), but for
+its own city's policy rows (the envelope of its counties and the regulators' numbers: issue point
+6), which it proposes and approves (organization/tests/test_policy_envelope.py).
 
 The routes that accept a write are enumerated twice, from the URL resolver and from the OpenAPI
 schema, and the two must agree. The city's POST/PUT/PATCH/DELETE to each, with a body the route
@@ -37,6 +39,9 @@ pytestmark = pytest.mark.django_db
 WRITES = {"POST", "PUT", "PATCH", "DELETE"}
 # Signing in: the city's own password gets the city's own token, which is no business data.
 NOT_A_WRITE = {"auth-token"}
+# The city's own policy rows: the one thing it writes (maker-checker, tested with the envelope).
+CITY_OWN_WRITES = {"city-policy-list", "city-policy-approve", "city-policy-reject"}
+CITY_OWN_PAGES = {"policies:city", "policies:city-review"}
 
 
 def resolver_writes() -> set[tuple[str, str]]:
@@ -101,7 +106,9 @@ def api_request(world, name: str, method: str) -> tuple[str, dict, str]:
     raise AssertionError(f"{name}: no write request for a {type(case).__name__} case")
 
 
-API_WRITES = sorted((name, method) for name, method in resolver_writes() if name not in NOT_A_WRITE)
+API_WRITES = sorted(
+    (name, method) for name, method in resolver_writes() if name not in NOT_A_WRITE | CITY_OWN_WRITES
+)
 
 
 @pytest.mark.parametrize(("name", "method"), API_WRITES, ids=[f"{n}-{m}" for n, m in API_WRITES])
@@ -152,7 +159,11 @@ def page_body(world, action: str | None) -> dict:
 
 
 def page_writes() -> list[tuple[str, str | None]]:
-    cases = [(name, None) for name, case in PAGES.items() if not case.public and name not in PAGE_ACTIONS]
+    cases = [
+        (name, None)
+        for name, case in PAGES.items()
+        if not case.public and name not in PAGE_ACTIONS and name not in CITY_OWN_PAGES
+    ]
     cases += [(name, action) for name, actions in PAGE_ACTIONS.items() for action in actions]
     return sorted(cases, key=lambda c: (c[0], c[1] or ""))
 

@@ -32,7 +32,7 @@ from conftest import PERSONA_NAMES
 from enterprises.models import Enterprise
 from enterprises.tests.factories import credit_code_for
 from households.models import Household, PiiAccessLog
-from organization.models import CountyPolicy, User
+from organization.models import CityPolicy, CountyPolicy, User
 from risk_fund.tests.matrix_cases import risk_fund_routes
 
 pytestmark = pytest.mark.django_db
@@ -220,6 +220,56 @@ def _policy_current_target(w, target, method):
 
 def _policy_snapshot(w, target):
     return CountyPolicy.objects.filter(county_id=COUNTIES[target]).count()
+
+
+def _proposed_policy(w, target):
+    """A proposed row of the county (made on first use), for the approve and reject routes."""
+    rows = w.setdefault("proposed_policies", {})
+    if target not in rows:
+        rows[target] = CountyPolicy.objects.create(
+            county_id=COUNTIES[target], effective_from=today() + datetime.timedelta(days=40)
+        )
+    return rows[target]
+
+
+def _policy_review_target(w, target, method):
+    return {"pk": _proposed_policy(w, target).pk}, {}, {}
+
+
+def _policy_review_snapshot(w, target):
+    return CountyPolicy.objects.get(pk=_proposed_policy(w, target).pk).status
+
+
+CITIES = {"zhumadian": "411700"}
+
+
+def _proposed_city_policy(w, target):
+    rows = w.setdefault("proposed_city_policies", {})
+    if target not in rows:
+        rows[target] = CityPolicy.objects.create(
+            city_id=CITIES[target], effective_from=today() + datetime.timedelta(days=40)
+        )
+    return rows[target]
+
+
+def _city_policy_target(w, target, method):
+    if method == "POST":
+        effective = today() + datetime.timedelta(days=30)
+        body = {
+            "city": CITIES[target],
+            "effective_from": effective.isoformat(),
+            "household_loan_cap": "40000",
+        }
+        return {}, {}, body
+    return {}, {"city": CITIES[target]}, {}
+
+
+def _city_policy_snapshot(w, target):
+    return sorted(CityPolicy.objects.filter(city_id=CITIES[target]).values_list("pk", "status"))
+
+
+def _city_review_target(w, target, method):
+    return {"pk": _proposed_city_policy(w, target).pk}, {}, {}
 
 
 VILLAGES = {"a1": "411722100201", "b1": "411722101201", "x1": "411721100201"}
@@ -971,6 +1021,34 @@ ROUTES: dict[str, object] = {
         request=_policy_target,
         untouched=_policy_snapshot,
     ),
+    **{
+        f"policy-{action}": Object(
+            methods=("POST",),
+            targets={"township_b": "xiping", "bank_x": "xiping", "bank_y": "shangcai", "nobody": "shangcai"},
+            insiders={("shangcai", "POST"): "county_staff", ("xiping", "POST"): "bank_y"},  # bank_y: 403
+            request=_policy_review_target,
+            untouched=_policy_review_snapshot,
+        )
+        for action in ("approve", "reject")
+    },
+    # Everyone whose area lies in 驻马店 reads its envelope; only its 市财政局/金融办 (and admins)
+    # change it (the others get 403, tests/test_access_city.py and the envelope tests).
+    "city-policy-list": Object(
+        methods=("GET", "POST"),
+        targets={"nobody": "zhumadian"},
+        insiders={("zhumadian", "GET"): "county_staff", ("zhumadian", "POST"): "city"},
+        request=_city_policy_target,
+        untouched=_city_policy_snapshot,
+    ),
+    **{
+        f"city-policy-{action}": Object(
+            methods=("POST",),
+            targets={"nobody": "zhumadian"},
+            insiders={("zhumadian", "POST"): "admin"},
+            request=_city_review_target,
+        )
+        for action in ("approve", "reject")
+    },
     "policy-current": Object(
         methods=("GET",),
         targets={"township_b": "xiping", "bank_x": "xiping", "bank_y": "shangcai", "nobody": "shangcai"},

@@ -18,8 +18,8 @@ from credit_rating.selectors import available_credit_line, effective_rating
 from credit_rating.services import RatingError
 from credit_rating.tasks import prerate_task
 from households.tests.factories import HouseholdFactory
-from organization.models import CountyPolicy, Role
-from organization.tests.factories import UserFactory, assign
+from organization.models import Role
+from organization.tests.factories import UserFactory, approved_policy, assign
 
 from .factories import ENTERED, full_scores, publish_default
 
@@ -512,7 +512,7 @@ def test_valid_for_twelve_months_by_default(workflow, households, time_machine):
 
 
 def test_validity_comes_from_the_policy_row(workflow, regions, households, time_machine):
-    CountyPolicy.objects.create(county=regions["shangcai"], effective_from=datetime.date(2024, 1, 1),
+    approved_policy(county=regions["shangcai"], effective_from=datetime.date(2024, 1, 1),
                                 rating_validity_months=6)  # fmt: skip
     time_machine.move_to(datetime.datetime(2025, 8, 31, 10, 0, tzinfo=TZ), tick=False)
     rating = workflow(households["a1"], to=RatingStatus.APPROVED)
@@ -522,7 +522,7 @@ def test_validity_comes_from_the_policy_row(workflow, regions, households, time_
 
 
 def test_policy_of_another_county_does_not_apply(workflow, regions, households, time_machine):
-    CountyPolicy.objects.create(county=regions["xiping"], effective_from=datetime.date(2024, 1, 1),
+    approved_policy(county=regions["xiping"], effective_from=datetime.date(2024, 1, 1),
                                 rating_validity_months=6)  # fmt: skip
     time_machine.move_to(datetime.datetime(2025, 3, 10, 10, 0, tzinfo=TZ), tick=False)
     assert workflow(households["a1"], to=RatingStatus.APPROVED).valid_until == datetime.date(2026, 3, 9)

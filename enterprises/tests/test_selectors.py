@@ -13,7 +13,7 @@ from enterprises.models import EnterpriseKind
 from enterprises.selectors import enterprise_eligibility, enterprise_get_for_user, enterprise_list
 from enterprises.tests.factories import BenefitLinkFactory, EnterpriseFactory
 from households.tests.factories import HouseholdFactory
-from organization.models import CountyPolicy
+from organization.tests.factories import approved_policy
 
 pytestmark = pytest.mark.django_db
 
@@ -151,12 +151,12 @@ def test_a_company_has_no_age_rule(personas, regions):
 def test_years_come_from_the_policy_row_in_force(personas, regions):
     coop = EnterpriseFactory(township=regions["town_a"], founded_on=D(2015, 6, 1))
     _recognise(coop, personas["county_staff"])
-    CountyPolicy.objects.create(county_id="411722", effective_from=D(2018, 1, 1), cooperative_min_years=3)
+    approved_policy(county_id="411722", effective_from=D(2018, 1, 1), cooperative_min_years=3)
     assert enterprise_eligibility(coop, on=D(2017, 12, 31)).cooperative_old_enough  # 2 years then
     result = enterprise_eligibility(coop, on=D(2018, 1, 1))  # 3 years from the new row
     assert not result.cooperative_old_enough
     assert "须正常运营满3年，2018-06-01起" in result.refusals[0][1]
-    CountyPolicy.objects.create(county_id="411721", effective_from=D(2010, 1, 1), cooperative_min_years=1)
+    approved_policy(county_id="411721", effective_from=D(2010, 1, 1), cooperative_min_years=1)
     assert not enterprise_eligibility(coop, on=D(2018, 1, 1)).cooperative_old_enough  # another county's row
 
 
@@ -192,9 +192,7 @@ def test_loan_cap_is_households_led_times_the_county_amount(personas, regions):
             "申请金额1,200,000.01元超过带贫额度上限1,200,000.00元（2017-07-19带动12户 × 每户100,000.00元）。",
         )
     ]
-    CountyPolicy.objects.create(
-        county_id="411722", effective_from=D(2018, 1, 1), enterprise_cap_per_household=80000
-    )
+    approved_policy(county_id="411722", effective_from=D(2018, 1, 1), enterprise_cap_per_household=80000)
     assert enterprise_eligibility(coop, on=D(2018, 1, 1)).loan_cap == Decimal("960000.00")
     assert enterprise_eligibility(coop, on=D(2016, 12, 31)).loan_cap == Decimal("0.00")
 

@@ -10,7 +10,7 @@ class Migration(migrations.Migration):
         ('enterprises', '0001_initial'),
         ('households', '0003_member_history_and_write_indexes'),
         ('loans', '0003_event_times'),
-        ('organization', '0003_countypolicy_write_off_breaker_months_and_more'),
+        ('organization', '0005_countypolicy_write_off_limits'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

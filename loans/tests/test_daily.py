@@ -12,7 +12,7 @@ from common.errors import Forbidden
 from loans import daily
 from loans.models import Breaker, BreakerEvent, Classification, Loan, LoanStatus
 from loans.services import LoanError, repayment_post
-from organization.models import CountyPolicy
+from organization.tests.factories import approved_city_policy, approved_policy
 from risk_fund.models import FundEntry
 
 from .factories_daily import make_loan, overdue_by, quarterly
@@ -74,12 +74,12 @@ def test_classification_at_every_band_boundary_with_the_default_policy(regions, 
 
 
 def test_a_county_policy_row_moves_the_bands_of_that_county_only(regions, loan):
-    CountyPolicy.objects.create(
+    approved_policy(
         county=regions["shangcai"], effective_from=datetime.date(2018, 1, 1),
         substandard_min_dpd=61, doubtful_min_dpd=121, loss_min_dpd=241,
     )  # fmt: skip
     # A later row is not in force yet on AS_OF.
-    CountyPolicy.objects.create(county=regions["shangcai"], effective_from=AS_OF + datetime.timedelta(days=1),
+    approved_policy(county=regions["shangcai"], effective_from=AS_OF + datetime.timedelta(days=1),
                                 substandard_min_dpd=2)  # fmt: skip
     due = lambda days: quarterly(AS_OF - datetime.timedelta(days=days))  # noqa: E731
     shangcai = {d: loan("village_a1", due_dates=due(d)) for d in (60, 61, 120, 121, 240, 241)}
@@ -211,9 +211,12 @@ def test_breakers_are_idempotent_and_never_reopen_by_themselves(npl_world):
     assert later["resumable"] == 2 and BreakerEvent.objects.count() == 2
 
 
-def test_a_policy_row_sets_the_thresholds(regions, npl_world):
-    CountyPolicy.objects.create(county=regions["shangcai"], effective_from=datetime.date(2018, 1, 1),
-                                village_npl_threshold=Decimal("6.50"), township_npl_threshold=Decimal("8"))  # fmt: skip
+def test_the_city_policy_row_sets_the_thresholds(regions, npl_world):
+    """The regulators' numbers: the city's row, whatever an old county row holds."""
+    approved_city_policy(city=regions["city"], effective_from=datetime.date(2018, 1, 1),
+                         village_npl_threshold=Decimal("6.50"), township_npl_threshold=Decimal("8"))  # fmt: skip
+    approved_policy(county=regions["shangcai"], effective_from=datetime.date(2019, 1, 1),
+                    village_npl_threshold=Decimal("20"), township_npl_threshold=Decimal("20"))  # fmt: skip
     daily.compute_breakers(as_of=AS_OF)
     assert breaker("411722100201").state == "tripped"  # 7.00 > 6.50
     assert (breaker("411722100").state, breaker("411722100").threshold) == ("normal", Decimal("8.00"))
@@ -297,7 +300,7 @@ def test_maturity_warnings_are_scoped_and_follow_the_policy(regions, personas, l
     assert seen(personas["township_a"]) == {in_20.pk}
     assert seen(personas["bank_y"]) == {xiping.pk}
     assert seen(personas["nobody"]) == set()
-    CountyPolicy.objects.create(county=regions["shangcai"], effective_from=datetime.date(2018, 1, 1),
+    approved_policy(county=regions["shangcai"], effective_from=datetime.date(2018, 1, 1),
                                 maturity_warning_days=45)  # fmt: skip
     assert seen(personas["county_staff"]) == {in_20.pk, in_30.pk, in_40.pk}
     assert seen(personas["admin"]) == {in_20.pk, in_30.pk, in_40.pk, xiping.pk}

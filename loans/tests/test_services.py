@@ -482,7 +482,9 @@ def test_a_healthy_loan_cannot_be_written_off(active_loan, personas):
     before = unchanged(active_loan)
     refused("write_off_not_allowed", services.loan_write_off, actor=personas["bank_x"], loan=active_loan,
             reason="deceased")  # fmt: skip
-    refused("invalid_reason", services.loan_write_off, actor=personas["bank_x"], loan=active_loan, reason="测试")
+    refused(
+        "invalid_reason", services.loan_write_off, actor=personas["bank_x"], loan=active_loan, reason="测试"
+    )
     assert unchanged(active_loan) == before
 
 
@@ -494,10 +496,18 @@ def test_a_healthy_loan_cannot_be_written_off(active_loan, personas):
 def test_write_off_is_proposed_by_the_bank_and_approved_by_a_second_person(active_loan, personas, grounds):
     p = personas
     Loan.objects.filter(pk=active_loan.pk).update(**grounds)
-    loan = services.loan_write_off(actor=p["bank_x"], loan=active_loan, reason="借款人死亡或失踪，依法追偿后仍无法收回")
+    loan = services.loan_write_off(
+        actor=p["bank_x"], loan=active_loan, reason="借款人死亡或失踪，依法追偿后仍无法收回"
+    )
     assert (loan.status, loan.write_off_reason) == (LoanStatus.WRITE_OFF_PROPOSED, "deceased")
     outstanding = loan.principal_outstanding
-    refused("same_person_checker", services.loan_transition, actor=p["bank_x"], loan=loan, action="write-off-approve")
+    refused(
+        "same_person_checker",
+        services.loan_transition,
+        actor=p["bank_x"],
+        loan=loan,
+        action="write-off-approve",
+    )
     with pytest.raises(Forbidden):
         services.loan_transition(actor=p["village_a1"], loan=loan, action="write-off-approve")
     loan = services.loan_transition(actor=p["county_staff"], loan=loan, action="write-off-approve")

@@ -1,6 +1,17 @@
 import factory
 
-from organization.models import Bank, BankBranch, Region, RoleAssignment, ServiceUnit, User
+from organization.models import (
+    Bank,
+    BankBranch,
+    CityPolicy,
+    CountyPolicy,
+    PolicyStatus,
+    Region,
+    Role,
+    RoleAssignment,
+    ServiceUnit,
+    User,
+)
 
 
 class RegionFactory(factory.django.DjangoModelFactory):
@@ -62,3 +73,29 @@ def assign(user: User, role: str, *, region: Region | None = None, branch: BankB
     unit = ServiceUnit.objects.get(region=region) if region is not None else None
     RoleAssignment.objects.create(user=user, role=role, unit=unit, branch=branch)
     return user
+
+
+def approved_policy(**fields) -> CountyPolicy:
+    """A county row in force, as if proposed and approved by two people: for tests of the rules
+    that read policy numbers (policy_propose/policy_approve have tests of their own)."""
+    return CountyPolicy.objects.create(status=PolicyStatus.APPROVED, **fields)
+
+
+def approved_city_policy(**fields) -> CityPolicy:
+    return CityPolicy.objects.create(status=PolicyStatus.APPROVED, **fields)
+
+
+def reviewer() -> User:
+    """A second person to approve what a test's persona proposes (an admin, made once)."""
+    user = UserFactory(username="policy-reviewer")
+    if not user.role_assignments.exists():
+        assign(user, Role.ADMIN)
+    return user
+
+
+def policy_in_force(*, actor, county, effective_from, changes) -> CountyPolicy:
+    """services.policy_propose by `actor`, then approved by reviewer()."""
+    from organization.services import policy_approve, policy_propose
+
+    row = policy_propose(actor=actor, county=county, effective_from=effective_from, changes=changes)
+    return policy_approve(actor=reviewer(), policy=row)

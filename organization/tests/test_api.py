@@ -7,8 +7,8 @@ import pytest
 from rest_framework.test import APIClient
 
 from organization.models import CountyPolicy, Role, RoleAssignment, ServiceUnit, User
-from organization.services import policy_create
-from organization.tests.factories import BankBranchFactory, BankFactory, UserFactory
+from organization.services import policy_propose
+from organization.tests.factories import BankBranchFactory, BankFactory, UserFactory, policy_in_force
 
 pytestmark = pytest.mark.django_db
 
@@ -404,19 +404,19 @@ def policy_rows(regions, personas, time_machine):
     """上蔡 rows from 2024-01-01 (notice 7 days) and 2025-01-01 (cap 60000); 西平 one row."""
     time_machine.move_to(datetime.datetime(2023, 6, 1, 9, tzinfo=ZoneInfo("Asia/Shanghai")), tick=False)
     staff = personas["county_staff"]
-    old = policy_create(
+    old = policy_in_force(
         actor=staff,
         county=regions["shangcai"],
         effective_from=datetime.date(2024, 1, 1),
         changes={"notice_period_days": 7},
     )
-    new = policy_create(
+    new = policy_in_force(
         actor=staff,
         county=regions["shangcai"],
         effective_from=datetime.date(2025, 1, 1),
-        changes={"household_loan_cap": "60000.00"},
+        changes={"household_loan_cap": "45000.00"},
     )
-    policy_create(
+    policy_in_force(
         actor=personas["admin"],
         county=regions["xiping"],
         effective_from=datetime.date(2024, 6, 1),
@@ -432,12 +432,18 @@ def test_policy_list_newest_first(api, personas, policy_rows):
     rows = response.json()
     assert [r["effective_from"] for r in rows] == ["2025-01-01", "2024-01-01"]
     assert rows[0]["county"] == "411722"
-    assert rows[0]["household_loan_cap"] == "60000.00"
+    assert rows[0]["household_loan_cap"] == "45000.00"
     assert rows[0]["notice_period_days"] == 7  # copied from the row in force before it
     assert rows[1]["household_loan_cap"] == "50000.00"
     assert rows[1]["township_npl_threshold"] == "5.00"
     assert rows[1]["fund_share"] == "80.00"
-    assert set(rows[0]) == {"id", "county", "effective_from", *CountyPolicy.POLICY_FIELDS}
+    assert set(rows[0]) == {
+        "id", "county", "effective_from", "status", *CountyPolicy.POLICY_FIELDS, "created_by", "created_at",
+        "reviewed_by", "reviewed_at", "review_note",
+    }  # fmt: skip
+    assert (rows[0]["status"], rows[0]["created_by"], rows[0]["reviewed_by"]) == (
+        "approved", "county", "policy-reviewer",
+    )  # fmt: skip
 
 
 def test_policy_list_of_county_without_rows_is_empty(api, personas, regions):
@@ -464,9 +470,9 @@ def test_policy_list_of_other_county_is_404(api, personas, policy_rows):
 @pytest.mark.parametrize(
     ("on", "expected_from", "cap"),
     [
-        ("2025-01-01", "2025-01-01", "60000.00"),
+        ("2025-01-01", "2025-01-01", "45000.00"),
         ("2024-12-31", "2024-01-01", "50000.00"),
-        (None, "2025-01-01", "60000.00"),
+        (None, "2025-01-01", "45000.00"),
     ],
 )
 def test_policy_current(api, personas, policy_rows, on, expected_from, cap):
@@ -509,7 +515,8 @@ def test_county_staff_posts_a_policy_row(api, personas, policy_rows):
     assert body["effective_from"] == "2025-04-01"
     assert body["notice_period_days"] == 10
     assert body["fund_share"] == "75.50"
-    assert body["household_loan_cap"] == "60000.00"  # copied from the row in force (2025-01-01)
+    assert body["household_loan_cap"] == "45000.00"  # copied from the row in force (2025-01-01)
+    assert body["status"] == "proposed"  # in force only once a second person approves it
     assert body["borrower_max_age"] == 65
     row = CountyPolicy.objects.get(pk=body["id"])
     assert row.created_by == personas["county_staff"]
@@ -599,7 +606,7 @@ def test_policy_list_query_count_is_flat(api, personas, policy_rows, django_asse
     with django_assert_num_queries(3):  # scope, the county, the rows
         client.get("/api/v1/policies/", {"county": "411722"})
     for month in range(4, 12):
-        policy_create(
+        policy_propose(
             actor=personas["admin"],
             county=personas["county_staff"].role_assignments.get().unit.region,
             effective_from=datetime.date(2025, month, 1),

@@ -18,6 +18,7 @@ from organization import demo_data
 from organization.models import (
     Bank,
     BankBranch,
+    CityPolicy,
     CountyPolicy,
     Region,
     Role,
@@ -126,10 +127,19 @@ def test_banks_policies_and_users(seeded):
     assert set(city_branch.counties.values_list("code", flat=True)) == set(COUNTIES)
     for code in COUNTIES:
         assert BankBranch.objects.filter(counties__code=code).values("bank").distinct().count() >= 2
-    policies = CountyPolicy.objects.all()
+    policies = CountyPolicy.objects.filter(status="approved")
     assert sorted(p.county_id for p in policies) == sorted(COUNTIES)
     assert {p.effective_from for p in policies} == {datetime.date(2017, 7, 19)}
     assert {p.household_loan_cap for p in policies} == {50000}
+    (city,) = CityPolicy.objects.all()
+    assert (city.city_id, city.status, city.household_loan_cap, city.township_npl_threshold) == (
+        "411700", "approved", 50000, 5,
+    )  # fmt: skip
+    (pending,) = CountyPolicy.objects.filter(status="proposed")
+    assert (pending.county_id, pending.notice_period_days, pending.created_by.username) == (
+        "411722", 7, "county_411722",
+    )  # fmt: skip
+    assert pending.effective_from > datetime.date.today() - datetime.timedelta(days=1)
 
     users = {u.username: u for u in User.objects.prefetch_related("role_assignments")}
     assert len(users) == 3 + 4 * len(COUNTIES)

@@ -6,10 +6,10 @@ from decimal import Decimal
 import pytest
 from django.http import Http404
 
-from organization.models import CountyPolicy, Region
+from organization.models import Region
 from organization.scoping import scope_for
 from organization.selectors import bank_list, policy_for, policy_list, region_get_for_user, region_list
-from organization.tests.factories import BankBranchFactory, BankFactory, RegionFactory
+from organization.tests.factories import BankBranchFactory, BankFactory, RegionFactory, approved_policy
 
 pytestmark = pytest.mark.django_db
 
@@ -130,7 +130,7 @@ def test_bank_list_does_not_show_a_bank_serving_another_county(personas, regions
 
 @pytest.fixture
 def rows(regions):
-    make = CountyPolicy.objects.create
+    make = approved_policy
     return {
         "2024": make(
             county=regions["shangcai"], effective_from=datetime.date(2024, 1, 1), notice_period_days=6

@@ -9,8 +9,8 @@ from django.core.exceptions import ValidationError
 
 from common.errors import Forbidden
 from organization.models import CountyPolicy, Role, RoleAssignment, ServiceUnit, User
-from organization.services import OrganizationError, policy_create, role_assign, user_create
-from organization.tests.factories import UserFactory
+from organization.services import OrganizationError, policy_propose, role_assign, user_create
+from organization.tests.factories import UserFactory, policy_in_force
 
 pytestmark = pytest.mark.django_db
 
@@ -139,20 +139,20 @@ def test_role_assignment_clean_refuses_mismatches(personas, regions, banks):
 
 def test_policy_create_copies_the_row_in_force(personas, regions, today):
     county = regions["shangcai"]
-    first = policy_create(
+    first = policy_in_force(
         actor=personas["county_staff"],
         county=county,
         effective_from=datetime.date(2025, 4, 1),
-        changes={"notice_period_days": 9, "household_loan_cap": Decimal("55000")},
+        changes={"notice_period_days": 9, "household_loan_cap": Decimal("45000")},
     )
-    second = policy_create(
+    second = policy_in_force(
         actor=personas["county_staff"],
         county=county,
         effective_from=datetime.date(2025, 6, 1),
         changes={"fund_share": Decimal("70"), "bank_share": Decimal("30")},
     )
     assert first.borrower_max_age == 65  # a default, copied from no row at all
-    assert second.notice_period_days == 9 and second.household_loan_cap == Decimal("55000.00")
+    assert second.notice_period_days == 9 and second.household_loan_cap == Decimal("45000.00")
     assert second.fund_share == Decimal("70") and second.bank_share == Decimal("30")
     for field in set(CountyPolicy.POLICY_FIELDS) - {"fund_share", "bank_share"}:
         assert getattr(second, field) == getattr(first, field), field
@@ -161,24 +161,24 @@ def test_policy_create_copies_the_row_in_force(personas, regions, today):
 
 def test_policy_create_between_rows_copies_the_earlier_one(personas, regions, today):
     county, staff = regions["shangcai"], personas["county_staff"]
-    policy_create(
+    policy_in_force(
         actor=staff, county=county, effective_from=datetime.date(2025, 4, 1), changes={"extension_limit": 2}
     )
-    policy_create(
+    policy_in_force(
         actor=staff, county=county, effective_from=datetime.date(2025, 8, 1), changes={"extension_limit": 3}
     )
-    middle = policy_create(actor=staff, county=county, effective_from=datetime.date(2025, 5, 1), changes={})
+    middle = policy_propose(actor=staff, county=county, effective_from=datetime.date(2025, 5, 1), changes={})
     assert middle.extension_limit == 2
 
 
 def test_policy_create_does_not_copy_another_county(personas, regions, today):
-    policy_create(
+    policy_in_force(
         actor=personas["admin"],
         county=regions["xiping"],
         effective_from=datetime.date(2025, 4, 1),
         changes={"notice_period_days": 20},
     )
-    row = policy_create(
+    row = policy_propose(
         actor=personas["county_staff"],
         county=regions["shangcai"],
         effective_from=datetime.date(2025, 4, 1),
@@ -192,7 +192,7 @@ def test_policy_create_does_not_copy_another_county(personas, regions, today):
 )
 def test_policy_create_refuses_dates_up_to_today(personas, regions, today, day):
     with pytest.raises(OrganizationError) as exc:
-        policy_create(
+        policy_propose(
             actor=personas["county_staff"], county=regions["shangcai"], effective_from=day, changes={}
         )
     assert "effective_from" in exc.value.errors
@@ -200,7 +200,7 @@ def test_policy_create_refuses_dates_up_to_today(personas, regions, today, day):
 
 
 def test_policy_create_tomorrow_is_fine(personas, regions, today):
-    row = policy_create(
+    row = policy_propose(
         actor=personas["county_staff"],
         county=regions["shangcai"],
         effective_from=datetime.date(2025, 3, 11),
@@ -214,19 +214,19 @@ def test_today_follows_the_clock(personas, regions, time_machine):
     day = datetime.date(2025, 3, 10)
     time_machine.move_to(datetime.datetime(2025, 3, 10, 0, 1, tzinfo=ZoneInfo("Asia/Shanghai")), tick=False)
     with pytest.raises(OrganizationError):
-        policy_create(
+        policy_propose(
             actor=personas["county_staff"], county=regions["shangcai"], effective_from=day, changes={}
         )
     # 2025-03-09 23:59 in Shanghai is 15:59 UTC: "today" is the local date, not the UTC one.
     time_machine.move_to(datetime.datetime(2025, 3, 9, 23, 59, tzinfo=ZoneInfo("Asia/Shanghai")), tick=False)
-    assert policy_create(
+    assert policy_propose(
         actor=personas["county_staff"], county=regions["shangcai"], effective_from=day, changes={}
     )
 
 
 def test_policy_create_refuses_unknown_fields(personas, regions, today):
     with pytest.raises(OrganizationError) as exc:
-        policy_create(
+        policy_propose(
             actor=personas["county_staff"],
             county=regions["shangcai"],
             effective_from=datetime.date(2025, 4, 1),
@@ -238,9 +238,9 @@ def test_policy_create_refuses_unknown_fields(personas, regions, today):
 
 def test_policy_create_refuses_a_second_row_on_a_day(personas, regions, today):
     kwargs = {"county": regions["shangcai"], "effective_from": datetime.date(2025, 4, 1), "changes": {}}
-    policy_create(actor=personas["county_staff"], **kwargs)
+    policy_propose(actor=personas["county_staff"], **kwargs)
     with pytest.raises(OrganizationError) as exc:
-        policy_create(actor=personas["county_staff"], **kwargs)
+        policy_propose(actor=personas["county_staff"], **kwargs)
     assert "effective_from" in exc.value.errors
 
 
@@ -255,7 +255,7 @@ def test_policy_create_refuses_a_second_row_on_a_day(personas, regions, today):
 )
 def test_policy_create_refuses_impossible_values(personas, regions, today, changes):
     with pytest.raises(OrganizationError):
-        policy_create(
+        policy_propose(
             actor=personas["county_staff"],
             county=regions["shangcai"],
             effective_from=datetime.date(2025, 4, 1),
@@ -267,7 +267,7 @@ def test_policy_create_refuses_impossible_values(personas, regions, today, chang
 @pytest.mark.parametrize("persona", ["township_a", "village_a1", "bank_x", "city", "nobody"])
 def test_policy_create_refuses_non_county_staff(personas, regions, today, persona):
     with pytest.raises(Forbidden):
-        policy_create(
+        policy_propose(
             actor=personas[persona],
             county=regions["shangcai"],
             effective_from=datetime.date(2025, 4, 1),
@@ -277,7 +277,7 @@ def test_policy_create_refuses_non_county_staff(personas, regions, today, person
 
 def test_policy_create_refuses_staff_of_another_county(personas, regions, today):
     with pytest.raises(Forbidden):
-        policy_create(
+        policy_propose(
             actor=personas["county_staff"],
             county=regions["xiping"],
             effective_from=datetime.date(2025, 4, 1),

@@ -8,7 +8,7 @@ import pytest
 from django.http import Http404
 
 from common.clock import today
-from organization.models import CountyPolicy
+from organization.tests.factories import approved_policy
 from risk_fund import selectors, services
 
 from .factories import agreement, fund_deposit, overdue_loan
@@ -33,7 +33,7 @@ def test_agreement_for_is_the_latest_started_unless_it_ended(funds, banks, p):
 def test_shares_from_the_agreement_else_the_policy(funds, banks, p):
     on = datetime.date(2020, 1, 1)
     assert selectors.shares_for("411722", banks["x"].pk, on=on).percents == (80, 0, 20)
-    CountyPolicy.objects.create(county=funds["shangcai"], effective_from=datetime.date(2018, 1, 1),
+    approved_policy(county=funds["shangcai"], effective_from=datetime.date(2018, 1, 1),
                                 fund_share=D(60), bank_share=D(30))  # fmt: skip
     assert selectors.shares_for("411722", banks["x"].pk, on=on).percents == (60, 0, 40)  # the gap on the bank
     agreement(funds["shangcai"], banks["x"], actor=p["admin"], fund_share=D(70), guarantee_share=D(10),

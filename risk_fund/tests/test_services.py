@@ -8,7 +8,7 @@ import pytest
 
 from common.clock import today
 from common.errors import Forbidden
-from organization.models import CountyPolicy
+from organization.tests.factories import approved_policy
 from risk_fund import selectors, services
 from risk_fund.models import BankAgreement, ClaimStatus, FundEntry
 from risk_fund.services import FundError
@@ -100,7 +100,7 @@ def test_claim_refused_below_the_policy_dpd(funds, banks, p):
     loan = overdue_loan(funds, banks, p, days=89)
     e = refused("dpd_too_low", services.claim_file, actor=p["bank_x"], loan=loan)
     assert "90天" in e.message and "89天" in e.message
-    CountyPolicy.objects.create(county=funds["shangcai"], effective_from=datetime.date(2017, 1, 1),
+    approved_policy(county=funds["shangcai"], effective_from=datetime.date(2017, 1, 1),
                                 compensation_min_dpd=60)  # fmt: skip
     assert services.claim_file(actor=p["bank_x"], loan=loan).dpd == 89
 

@@ -12,7 +12,7 @@ from common.money import money
 from enterprises.tests.factories import BenefitLinkFactory, EnterpriseFactory
 from households.tests.factories import HouseholdFactory
 from loans import services as loan_services
-from organization.models import CountyPolicy
+from organization.tests.factories import approved_city_policy, approved_policy
 from risk_fund.models import BankAgreement
 from subsidy import engine, selectors, services
 from subsidy.models import SubsidyLine
@@ -90,10 +90,10 @@ def test_only_repayments_dated_in_the_period_count_and_other_banks_and_counties_
 
 
 def test_share_lowered_to_70_percent_from_a_date_inside_the_period_applies_by_repayment_date(w):
-    """The row in force on each repayment's date: 100 % before 1 February 2024, 70 % from then."""
-    CountyPolicy.objects.create(
-        county=w["r"]["shangcai"], effective_from=D(2024, 2, 1), household_subsidy_share=70
-    )
+    """The row in force on each repayment's date: 100 % before 1 February 2024, 70 % from then (the
+    city lowers its floor to 70 % and the county follows on the same day)."""
+    approved_city_policy(city=w["r"]["city"], effective_from=D(2024, 2, 1), household_subsidy_share=70)
+    approved_policy(county=w["r"]["shangcai"], effective_from=D(2024, 2, 1), household_subsidy_share=70)
     early = loan(w, disbursed_on=D(2023, 10, 20))  # due 2024-01-20: 30,000 × 4.75 % × 92 / 360 = 364.17
     repay(w, early, D(2024, 1, 20))
     late = loan(w)  # due 2024-02-15: 364.17 at 70 % = 254.919
@@ -171,12 +171,9 @@ def test_other_fiscal_subsidy_and_loans_outside_the_caps_are_excluded(w):
 
 
 def test_caps_are_those_in_force_on_the_disbursement_date(w):
-    CountyPolicy.objects.create(
-        county=w["r"]["shangcai"], effective_from=D(2023, 6, 1), household_loan_cap=80000
-    )
-    CountyPolicy.objects.create(
-        county=w["r"]["shangcai"], effective_from=D(2023, 12, 1), household_loan_cap=50000
-    )
+    approved_city_policy(city=w["r"]["city"], effective_from=D(2023, 6, 1), household_loan_cap=80000)
+    approved_policy(county=w["r"]["shangcai"], effective_from=D(2023, 6, 1), household_loan_cap=80000)
+    approved_policy(county=w["r"]["shangcai"], effective_from=D(2023, 12, 1), household_loan_cap=50000)
     raised = loan(w, amount="60000.00")  # disbursed 2023-11-15 under the 80,000 cap
     repay(w, raised, D(2024, 2, 15))
     line = only(compute(w), raised)
@@ -299,6 +296,38 @@ def test_guarantee_subsidy_never_exceeds_the_fee_the_agency_charges(w):
     agreement(w, guarantee_fee_rate=Decimal("1.00"))
     item = loan(w)
     assert only(compute(w), item, "guarantee_fee").rate == Decimal("1.00")
+
+
+def test_guarantee_subsidy_rates_are_the_city_policy_rows(w, enterprise):
+    """1.5 % / 0.5 % are the city's dated rows, not constants: a city row from 2024 changes them."""
+    approved_city_policy(city=w["r"]["city"], effective_from=D(2023, 12, 1),
+                         guarantee_fee_subsidy_household=Decimal("1.20"),
+                         guarantee_fee_subsidy_enterprise=Decimal("0.40"))  # fmt: skip
+    agreement(w)
+    household, business = loan(w), enterprise_loan(w, enterprise)
+    batch = compute(w)
+    assert only(batch, household, "guarantee_fee").rate == Decimal("1.20")
+    assert only(batch, household, "guarantee_fee").amount == money(
+        Decimal(30000) * Decimal("0.012") * 91 / 360
+    )
+    assert only(batch, business, "guarantee_fee").rate == Decimal("0.40")
+
+
+def test_a_stricter_city_cap_excludes_a_loan_an_older_county_row_allowed(w):
+    """The county's own row (50,000) is older than the city's ceiling of 25,000 from 2023-11-01:
+    the city wins for loans disbursed from then on."""
+    approved_policy(county=w["r"]["shangcai"], effective_from=D(2023, 1, 1), household_loan_cap=50000)
+    approved_city_policy(city=w["r"]["city"], effective_from=D(2023, 11, 1), household_loan_cap=25000)
+    item = loan(w)  # 30,000 disbursed 2023-11-15
+    repay(w, item, D(2024, 2, 15))
+    assert only(compute(w), item).excluded_reason == "outside_caps"
+
+
+def test_a_county_share_below_the_city_floor_is_lifted_to_the_floor(w):
+    approved_policy(county=w["r"]["shangcai"], effective_from=D(2023, 1, 1), household_subsidy_share=70)
+    item = loan(w)
+    repay(w, item, D(2024, 2, 15))
+    assert only(compute(w), item).share == Decimal("100")
 
 
 # --- recomputing -------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from django.db import IntegrityError, connection, transaction
 from common.errors import Forbidden
 from common.testing import at_once
 from conftest import require_service
-from organization.models import CountyPolicy
+from organization.tests.factories import approved_policy
 from subsidy import engine, services
 from subsidy.models import BatchEvent, SettlementBatch, SubsidyLine
 
@@ -63,9 +63,7 @@ def test_a_period_that_has_not_ended_cannot_be_settled(regions, banks, personas)
 
 
 def test_the_settlement_period_follows_the_policy_row(regions, banks, personas):
-    CountyPolicy.objects.create(
-        county=regions["shangcai"], effective_from=D(2017, 1, 1), settlement_period_months=6
-    )
+    approved_policy(county=regions["shangcai"], effective_from=D(2017, 1, 1), settlement_period_months=6)
     assert services.settlement_period("411722", D(2024, 1, 1)) == (D(2024, 1, 1), D(2024, 6, 30))
     refused("invalid_period", services.settlement_period, "411722", D(2024, 4, 1))
 
@@ -73,12 +71,8 @@ def test_the_settlement_period_follows_the_policy_row(regions, banks, personas):
 def test_overlapping_periods_are_refused(regions, banks, personas, paid_loan):
     """Half-yearly until April 2024, quarterly from then: the first half-year and the second quarter
     overlap. The second batch would count April to June twice: refused."""
-    CountyPolicy.objects.create(
-        county=regions["shangcai"], effective_from=D(2017, 1, 1), settlement_period_months=6
-    )
-    CountyPolicy.objects.create(
-        county=regions["shangcai"], effective_from=D(2024, 4, 1), settlement_period_months=3
-    )
+    approved_policy(county=regions["shangcai"], effective_from=D(2017, 1, 1), settlement_period_months=6)
+    approved_policy(county=regions["shangcai"], effective_from=D(2024, 4, 1), settlement_period_months=3)
     half = create(personas, regions, banks, start=D(2024, 1, 1))
     assert half.period_end == D(2024, 6, 30)
     error = refused("period_overlap", create, personas, regions, banks, start=D(2024, 4, 1))

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('organization', '0002_countypolicy_doubtful_min_dpd_and_more'),
+        ('organization', '0004_default_city_policies'),
     ]
 
     operations = [
