@@ -88,6 +88,7 @@ def action_view(
     respond,
     created: tuple[str, ...] = (),
     doc: str | None = None,
+    workflow=None,
 ):
     """The view of POST .../{pk}/<action>/: one route per action of a workflow, each with its own
     schema entry (operation_id "<operation>_<action>", its own request body).
@@ -95,6 +96,8 @@ def action_view(
     `actions` maps an action to (input serializer or None, perform(user, obj, data)). The view
     gets the object in the caller's scope (get_object(user=, pk=): 404 outside it), checks the
     body with the input serializer (none: no body, data {}), performs the action and answers with
+    (with a `workflow`, its role and state checks come before the body's: a caller who may not take
+    the step is told so, 403, whatever the body says)
     respond(request, result), serialized as output_serializer: 201 for the actions in `created`,
     else 200. The view class is "<name><Action>Api" ("mark-paid": "MarkPaid"), documented by `doc`."""
     input_serializer, perform = actions[action]
@@ -107,6 +110,8 @@ def action_view(
     )
     def post(self, request, pk):
         obj = get_object(user=request.user, pk=pk)
+        if workflow is not None and action in workflow.steps:
+            workflow.check(request.user, obj, action)
         data = {}
         if input_serializer is not None:
             checked = input_serializer(data=request.data)

@@ -279,7 +279,7 @@ class LoanWriteOffInputSerializer(serializers.Serializer):
 
     def to_internal_value(self, data):
         labels = {r.label: r.value for r in WriteOffReason}
-        if isinstance(data, dict) and data.get("reason") in labels:
+        if isinstance(data, dict) and isinstance(data.get("reason"), str) and data["reason"] in labels:
             data = {**data, "reason": labels[data["reason"]]}
         return super().to_internal_value(data)
 
@@ -345,6 +345,7 @@ def action_view(action: str):
         output_serializer=LoanDetailOutputSerializer,
         respond=_detail,
         created=("renew",),
+        workflow=services.LOAN_WORKFLOW,
         doc="POST /loans/{id}/<action>/, one route per action (config/urls.py).",
     )
 

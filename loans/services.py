@@ -230,6 +230,14 @@ class LoanWorkflow(Workflow):
             comment=comment[:500],
         )
 
+    def actions_for(self, user, obj):
+        """A write-off is offered only for a loan that has its grounds (a healthy loan's would
+        always be refused)."""
+        actions = super().actions_for(user, obj)
+        if "write-off" in actions and write_off_grounds(obj, on=today()) is None:
+            actions.remove("write-off")
+        return actions
+
     def integrity_refusal(self, obj, exc):
         """The database's one-live-loan-per-household indexes, reached by a race the rule's query
         could not see (two submissions or disbursements at once)."""
@@ -372,6 +380,8 @@ def loan_update(*, actor, loan: Loan, changes: dict) -> Loan:
     unknown = set(changes) - set(EDITABLE_FIELDS)
     if unknown:
         raise LoanError("invalid", f"不能修改：{'、'.join(sorted(unknown))}。")
+    if "rate" in changes and not loan.is_enterprise_loan and changes["rate"] is not None:
+        raise LoanError("invalid", "户贷按基准利率，不能指定利率。", {"rate": ["仅带贫企业贷款可指定利率。"]})
     before = {field: getattr(loan, field) for field in changes}
     for field, value in changes.items():
         setattr(loan, field, money(value) if field == "amount" else value)

@@ -11,7 +11,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST, require_safe
 
 from common.clock import today
-from common.errors import ApplicationError
+from common.errors import ApplicationError, Forbidden
 from common.views import paginate, refusal_status
 from credit_rating.selectors import available_credit_line, credit_line_frozen
 from enterprises.selectors import enterprise_eligibility, enterprise_get_for_user
@@ -402,6 +402,12 @@ def loan_action_view(request, pk, action):
     loan = selectors.loan_get_for_user(user=request.user, pk=pk)
     if action not in services.TRANSITIONS:
         raise Http404
+    try:  # who may take the step is answered before what the form says
+        services.LOAN_WORKFLOW.check(request.user, loan, action)
+    except Forbidden as exc:
+        raise PermissionDenied(exc.message) from None
+    except ApplicationError:
+        pass  # the wrong state: the page shows the service's message below
     form = ACTION_FORMS.get(action, CommentForm)(request.POST, prefix=action)
     user = request.user
 

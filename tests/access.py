@@ -290,6 +290,13 @@ PAGES: dict[str, Page] = {
         form=True,
     ),
     "loans:detail": Page(kwargs=_loan, outsiders=OUTSIDERS_A1, insider="township_a"),
+    "loans:edit": Page(
+        kwargs=_loan,
+        outsiders=OUTSIDERS_A1,
+        refused=("township_a", "bank_x", "city"),
+        insider="village_a1",
+        form=True,
+    ),
     "loans:action": Page(
         kwargs=lambda w: {**_loan(w), "action": "submit"},
         outsiders=OUTSIDERS_A1,

@@ -60,7 +60,7 @@ BANK_ACTIONS = {
     "repay": ("/api/v1/loans/{pk}/repayments/", "active", {"amount": "100.00", "paid_on": None}, 201),
     "extend": ("/api/v1/loans/{pk}/extend/", "active", {"months": 3, "reason": "受灾"}, 200),
     "reject": ("/api/v1/loans/{pk}/reject/", "recommended", {"reason": "不符"}, 200),
-    "write-off": ("/api/v1/loans/{pk}/write-off/", "active", {"reason": "核销"}, 200),
+    "write-off": ("/api/v1/loans/{pk}/write-off/", "compensated", {"reason": "compensated"}, 200),
     "claim": ("/api/v1/compensation-claims/", "free", {"loan": "pk"}, 201),
     "recovery": ("/api/v1/loans/{pk}/recoveries/", "compensated", {"amount": "100.00", "received_on": None}, 201),
 }  # fmt: skip

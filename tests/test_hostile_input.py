@@ -43,6 +43,7 @@ from credit_rating.tests.factories import walk as walk_rating
 from enterprises.services import enterprise_recognize
 from enterprises.tests.factories import BenefitLinkFactory, EnterpriseFactory, credit_code_for
 from households.tests.factories import HouseholdFactory
+from loans import services as loan_services
 from loans.models import LoanStatus
 from loans.tests.factories import SHANGHAI, apply, fund_deposit, rate, walk
 from organization.models import Role
@@ -104,6 +105,7 @@ def world(regions, banks, personas):
     p = {
         **personas,
         "county2": assign(UserFactory(username="county2"), Role.COUNTY_STAFF, region=regions["shangcai"]),
+        "city2": assign(UserFactory(username="city2"), Role.CITY_FINANCE, region=regions["city"]),
     }
     for name in ("shangcai", "xiping"):
         fund_deposit(regions[name], actor=p["admin"])
@@ -115,7 +117,20 @@ def world(regions, banks, personas):
     return {
         "p": p, "regions": regions, "banks": banks, "homes": homes, **_loans_and_claims(regions, banks, p, homes),
         "ratings": _ratings(regions, p, homes["unrated"]), "enterprises": _enterprises(regions, p, homes["free"]),
-        "batches": _batches(regions, banks, p),
+        "batches": _batches(regions, banks, p), "policies": _policies(regions, p),
+    }  # fmt: skip
+
+
+def _policies(regions, p) -> dict:
+    """A county and a city policy change proposed, each waiting for a second person."""
+    from organization import services as org_services  # noqa: PLC0415
+
+    later = today() + datetime.timedelta(days=31)  # policies_create proposes for day 30
+    return {
+        "county": org_services.policy_propose(actor=p["county_staff"], county=regions["shangcai"], effective_from=later,
+                                              changes={"notice_period_days": 7}),
+        "city": org_services.city_policy_propose(actor=p["city"], city=regions["city"], effective_from=later,
+                                                 changes={"household_loan_cap": "45000.00"}),
     }  # fmt: skip
 
 
@@ -127,6 +142,15 @@ def _loans_and_claims(regions, banks, p, homes) -> dict:
         loans[name] = walk(apply(homes[name], actor=p["village_a1"], bank=banks["x"]), to=status, personas=p)
     loans["active"] = make_loan(
         regions["village_a1"], bank=banks["x"], actor=p["admin"], disbursed_on=datetime.date(2024, 1, 10)
+    )
+    rate(loans["active"].household, actor=p["county_staff"])  # extension and renewal need a valid rating
+    loans["loss"], loans["proposed"] = (
+        make_loan(regions["village_a1"], bank=banks["x"], actor=p["admin"], disbursed_on=datetime.date(2024, 1, 10),
+                  classification="loss")
+        for _ in range(2)
+    )  # fmt: skip
+    loans["proposed"] = loan_services.loan_write_off(
+        actor=p["bank_x"], loan=loans["proposed"], reason="deceased"
     )
     loans["overdue"], filed, loans["compensated"] = (overdue_loan(regions, banks, p) for _ in range(3))
     claim = fund_services.claim_file(actor=p["bank_x"], loan=loans["compensated"])
@@ -224,6 +248,12 @@ CASES: dict[str, Case] = {
                                              "full_name": "新用户",
                                              "roles": [{"role": "village_clerk", "region_code": "411722100201"}]},
                         not_kept=("roles.0.bank_code",)),  # a village clerk's role has no bank
+    "policies_reject": Case("county2", lambda w: {"reason": "暂不调整"},
+                            lambda w: {"id": w["policies"]["county"].pk}),
+    "city_policies_create": Case("city", lambda w: {"city": "411700",
+                                                    "effective_from": _iso(today() + datetime.timedelta(days=40)),
+                                                    "household_loan_cap": "45000.00"}),
+    "city_policies_reject": Case("city2", lambda w: {"reason": "暂不调整"}, lambda w: {"id": w["policies"]["city"].pk}),
     "policies_create": Case("county_staff", lambda w: {"county": "411722",
                                                        "effective_from": _iso(today() + datetime.timedelta(days=30)),
                                                        "notice_period_days": 7, "household_loan_cap": "40000.00"}),
@@ -288,7 +318,12 @@ CASES: dict[str, Case] = {
                            _loan("approved"), travel=lambda w: w["loans"]["approved"].notice_ends_on),
     "loans_extend": Case("bank_x", lambda w: {"months": 6, "reason": "受灾减产"}, _loan("active")),
     "loans_renew": Case("village_a1", _comment, _loan("active")),
-    "loans_write_off": Case("bank_x", lambda w: {"reason": "借款人死亡"}, _loan("active")),
+    "loans_partial_update": Case("village_a1", lambda w: {"amount": "20000.00", "term_months": 12,
+                                                          "purpose": "planting"}, _loan("draft")),
+    "loans_return": Case("township_a", lambda w: {"reason": "资料不全，请补充"}, _loan("submitted")),
+    "loans_write_off": Case("bank_x", lambda w: {"reason": "deceased", "comment": "户主病故"}, _loan("loss")),
+    "loans_write_off_approve": Case("county_staff", _comment, _loan("proposed")),
+    "loans_write_off_reject": Case("county_staff", lambda w: {"reason": "请先追偿"}, _loan("proposed")),
     "loans_repayments_create": Case("bank_x", lambda w: {"amount": "100.00", "paid_on": _iso(today()),
                                                          "reference": "R-1"},
                                     _loan("active"), headers={"Idempotency-Key": "key-1"}),
@@ -767,14 +802,15 @@ PAGES: dict[str, list[Page]] = {
     "loans:queue": [Page("county_staff", lambda w: "/loans/queue/")],
     "loans:create": [Page("village_a1", lambda w: f"/loans/new/?household={w['homes']['free'].pk}",
                           lambda w: {"amount": "30000", "term_months": "24"})],
+    "loans:edit": [Page("village_a1", lambda w: f"/loans/{w['loans']['draft'].pk}/edit/")],
     "loans:detail": [
         Page("village_a1", _loan_page("draft")),
-        Page("township_a", _loan_page("submitted"), lambda w: {"reject-reason": "资料不全"}),
-        Page("county_staff", _loan_page("reviewed"), lambda w: {"reject-reason": "资料不全"}),
-        Page("bank_x", _loan_page("recommended"), lambda w: {"reject-reason": "资料不全"},
+        Page("township_a", _loan_page("submitted"), lambda w: {"reject-reason": "资料不全", "return-reason": "请补充资料"}),
+        Page("county_staff", _loan_page("reviewed"), lambda w: {"reject-reason": "资料不全", "return-reason": "请补充资料"}),
+        Page("bank_x", _loan_page("recommended"), lambda w: {"reject-reason": "资料不全", "return-reason": "请补充资料"},
              travel=lambda w: w["loans"]["recommended"].notice_ends_on),
         Page("bank_x", _loan_page("active"), lambda w: {
-            "extend-months": "6", "extend-reason": "受灾减产", "write-off-reason": "借款人死亡", "amount": "100",
+            "extend-months": "6", "extend-reason": "受灾减产", "amount": "100",
             "reference": "R-1",
         }),
         Page("township_a", _loan_page("active"), lambda w: {"note": "用于养殖"}),

@@ -622,7 +622,7 @@ LOAN_POST_BODY = {
 
 def _loan_target(w, target, method):
     body = {**LOAN_POST_BODY, "paid_on": today().isoformat(), "disbursed_on": today().isoformat()}
-    return {"pk": _loan_world(w)[target].pk}, {}, body if method == "POST" else {}
+    return {"pk": _loan_world(w)[target].pk}, {}, body if method in ("POST", "PATCH") else {}
 
 
 def _loan_snapshot(w, target):
@@ -655,6 +655,8 @@ LOAN_INSIDERS = {
     ("a1", "GET"): "township_a", ("a1", "POST"): "village_a1",
     ("b1", "GET"): "bank_x", ("b1", "POST"): "county_staff",
     ("x1", "GET"): "bank_y", ("x1", "POST"): "bank_y",
+    # The village corrects its own drafts; county staff any of the county's.
+    ("a1", "PATCH"): "village_a1", ("b1", "PATCH"): "county_staff", ("x1", "PATCH"): "admin",
 }  # fmt: skip
 
 
@@ -669,8 +671,8 @@ def _loan_object_case(methods=("POST",)):
 
 
 LOAN_ACTIONS = (
-    "submit", "township-review", "county-recommend", "approve", "reject", "withdraw", "write-off", "disburse",
-    "extend", "renew",
+    "submit", "township-review", "county-recommend", "approve", "return", "reject", "withdraw", "write-off",
+    "write-off-approve", "write-off-reject", "disburse", "extend", "renew",
 )  # fmt: skip
 LOAN_ROUTES: dict[str, object] = {
     "loan-list": List(
@@ -693,7 +695,7 @@ LOAN_ROUTES: dict[str, object] = {
         post_insider=("village_a1", lambda w: "a1"),
         written=_loan_written,
     ),
-    "loan-detail": _loan_object_case(("GET",)),
+    "loan-detail": _loan_object_case(("GET", "PATCH")),
     "loan-schedule": _loan_object_case(("GET",)),
     "loan-eligibility": _loan_object_case(("GET",)),
     "loan-repayments": _loan_object_case(("GET", "POST")),

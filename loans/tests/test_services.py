@@ -17,8 +17,7 @@ from loans import services
 from loans.models import Breaker, Instalment, Loan, LoanStatus, PostLoanCheck
 from loans.selectors import principal_outstanding_from_ledger
 from organization.models import Role
-from organization.services import policy_create
-from organization.tests.factories import UserFactory, assign
+from organization.tests.factories import UserFactory, assign, policy_in_force
 
 from .factories import SHANGHAI, apply, fund_deposit, rate, recognise_and_link, walk
 
@@ -83,7 +82,7 @@ def test_notice_period_is_fixed_at_recommendation_and_blocks_earlier_approval(
 ):
     p = personas
     tomorrow = today() + datetime.timedelta(days=1)
-    policy_create(
+    policy_in_force(
         actor=p["county_staff"],
         county=regions["shangcai"],
         effective_from=tomorrow,
