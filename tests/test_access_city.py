@@ -41,7 +41,7 @@ WRITES = {"POST", "PUT", "PATCH", "DELETE"}
 NOT_A_WRITE = {"auth-token"}
 # The city's own policy rows: the one thing it writes (maker-checker, tested with the envelope).
 CITY_OWN_WRITES = {"city-policy-list", "city-policy-approve", "city-policy-reject"}
-CITY_OWN_PAGES = {"policies:city", "policies:city-review"}
+CITY_OWN_PAGES = {"policies:city-propose", "policies:city-review"}
 
 
 def resolver_writes() -> set[tuple[str, str]]:
