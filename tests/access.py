@@ -137,6 +137,8 @@ NOT_EDITORS = ("township_a", "township_b", "bank_x", "bank_y", "city", "nobody")
 # Who may read 上蔡's policy but not propose or review it; who may read the city's but not set it.
 POLICY_READERS = ("township_a", "township_b", "village_a1", "bank_x", "city")
 CITY_POLICY_READERS = ("county_staff", "township_a", "township_b", "village_a1", "bank_x", "bank_y")
+# Who must not see 上蔡's subsidy pot at all (it is the city's and the county centre's money).
+NOT_POT = ("township_a", "township_b", "village_a1", "bank_y", "nobody")
 NOT_COUNTY = ("township_a", "township_b", "village_a1", "bank_x", "bank_y", "city", "nobody")
 
 
@@ -411,5 +413,23 @@ PAGES: dict[str, Page] = {
         refused=CITY_POLICY_READERS,
         post_only=True,
         insider="city",
+    ),
+    # --- the city's subsidy pot (上蔡's): city finance deposits, county staff pay out
+    "subsidy:pots": Page(insider="county_staff"),
+    # bank_x may not read the pot either (403 on GET: subsidy/tests/test_pot.py)
+    "subsidy:pot": Page(kwargs=lambda w: {"code": "411722"}, outsiders=NOT_POT, insider="city"),
+    "subsidy:pot-deposit": Page(
+        kwargs=lambda w: {"code": "411722"},
+        outsiders=NOT_POT,
+        refused=("county_staff", "bank_x"),
+        post_only=True,
+        insider="city",
+    ),
+    "subsidy:pot-payout": Page(
+        kwargs=lambda w: {"code": "411722"},
+        outsiders=NOT_POT,
+        refused=("bank_x", "city"),
+        post_only=True,
+        insider="county_staff",
     ),
 }
