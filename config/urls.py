@@ -88,6 +88,7 @@ urlpatterns = [
     path("api/v1/", include(api_v1)),
     path("", include("organization.urls")),
     path("", include("reporting.urls")),
+    path("policies/", include("organization.policy_urls")),
     path("households/", include("households.urls")),
     path("imports/", include("imports.urls")),
     path("ratings/", include("credit_rating.urls")),

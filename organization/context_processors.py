@@ -38,6 +38,8 @@ def navigation(request):
         if roles & {Role.COUNTY_STAFF, Role.BANK_OFFICER, Role.CITY_FINANCE, Role.ADMIN}:
             menu.append({"label": "财政贴息", "url_name": "subsidy:list"})
         menu.append({"label": "风险补偿金", "url_name": "risk_fund:list"})
+        if roles & {Role.COUNTY_STAFF, Role.CITY_FINANCE, Role.ADMIN}:  # the others read it by link
+            menu.append({"label": "政策参数", "url_name": "policies:index"})
         menu.append({"label": "统计分析", "url_name": "dashboard:index"})
     if roles & QUEUE_ROLES:
         from loans.selectors import work_queue_count  # loans builds on organization, not the reverse

@@ -38,7 +38,7 @@ from .models import (
     ServiceUnit,
     User,
 )
-from .services import policy_propose, role_assign
+from .services import city_policy_propose, policy_propose, role_assign
 
 SEED = 20170719
 DEMO_PASSWORD = "zmd-demo-2017"
@@ -520,6 +520,8 @@ def _seed_banks(result: SeedResult) -> None:
 # The demo's county change awaiting a second person: 上蔡县中心 proposes a longer notice period.
 PROPOSING_COUNTY = "411722"
 PROPOSED_CHANGES = {"notice_period_days": 7}
+# And the city's change awaiting its second person (the admin: the demo city has one finance user).
+PROPOSED_CITY_CHANGES = {"guarantee_fee_subsidy_household": Decimal("1.20")}
 
 
 def _seed_policies(result: SeedResult) -> None:
@@ -537,18 +539,28 @@ def _seed_policies(result: SeedResult) -> None:
         result.policies_created += created
 
 
+def _first_of_next_month() -> datetime.date:
+    return (today().replace(day=28) + datetime.timedelta(days=4)).replace(day=1)
+
+
 def _seed_policy_proposal(result: SeedResult) -> None:
-    """One county change awaiting its second person (made once; after the users exist)."""
+    """One county change and one city change awaiting their second person (made once; after the
+    users exist), so the policy pages (/policies/) show a pending proposal at each level."""
     if not CountyPolicy.objects.filter(county_id=PROPOSING_COUNTY, status=PolicyStatus.PROPOSED).exists():
-        day = today()
-        first_of_next_month = (day.replace(day=28) + datetime.timedelta(days=4)).replace(day=1)
         policy_propose(
             actor=User.objects.get(username=f"county_{PROPOSING_COUNTY}"),
             county=Region.objects.get(code=PROPOSING_COUNTY),
-            effective_from=first_of_next_month,
+            effective_from=_first_of_next_month(),
             changes=PROPOSED_CHANGES,
         )
         result.policies_created += 1
+    if not CityPolicy.objects.filter(city_id=CITY_CODE, status=PolicyStatus.PROPOSED).exists():
+        city_policy_propose(
+            actor=User.objects.get(username="city"),
+            city=Region.objects.get(code=CITY_CODE),
+            effective_from=_first_of_next_month(),
+            changes=PROPOSED_CITY_CHANGES,
+        )
 
 
 def _demo_password_hash(users: list[User]) -> str:

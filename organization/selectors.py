@@ -90,6 +90,15 @@ def _shown(name: str, value) -> str:
     return f"{value.normalize():f}%"
 
 
+def envelope_note(name: str, city: CityPolicy) -> str:
+    """The city's bound on a county field, as the policy page shows it beside the field
+    (「市级上限 50,000元」), or "" for a field the city does not bound."""
+    bound = CITY_ENVELOPE.get(name)
+    if bound is None:
+        return ""
+    return f"市级{'上限' if bound == 'max' else '下限'} {_shown(name, getattr(city, name))}"
+
+
 def policy_for(county: Region | str, *, on: datetime.date) -> CountyPolicy:
     """What every rule reads: the county's approved row in force on `on` (before any, DOMAIN.md's
     defaults: an unsaved row with the model's field defaults), clamped to the envelope of the

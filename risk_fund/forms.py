@@ -8,12 +8,23 @@ from loans.forms import ServiceForm
 
 from .models import ClaimStatus, FundEntry
 
+# The choices as the deposit form names them: 市级补充 is city money into the fund itself (a top-up
+# that counts in the balance and the leverage); the city's money for guarantee and interest
+# subsidies goes to the subsidy pot (/subsidy/pot/), its own ledger.
+DEPOSIT_LABELS = {FundEntry.Kind.CITY_CONTRIBUTION: "市级补充（注入风险补偿金本金）"}
+
 
 class DepositForm(ServiceForm):
-    kind = forms.ChoiceField(label="类型", choices=[(k.value, k.label) for k in FundEntry.MONEY_IN])
+    kind = forms.ChoiceField(
+        label="类型",
+        choices=[(k.value, DEPOSIT_LABELS.get(k, k.label)) for k in FundEntry.MONEY_IN],
+        help_text="市级担保补贴和贷款贴息资金不是补偿金，请登记到“财政贴息 › 贴息资金池”。",
+    )
     amount = forms.DecimalField(label="金额（元）", max_digits=14, decimal_places=2)
     received_on = forms.DateField(label="到账日期", widget=DateInput)
-    source = forms.CharField(label="来源", required=False, max_length=100, help_text="如：县级财政预算")
+    source = forms.CharField(
+        label="来源", required=False, max_length=100, help_text="如：县级财政预算（计入补偿金余额和放大倍数）"
+    )
     reference = forms.CharField(label="凭证号", required=False, max_length=100)
 
 

@@ -58,3 +58,36 @@ class MarkPaidForm(ServiceForm):
 
 class NoFieldsForm(ServiceForm):
     pass
+
+
+class PotDepositForm(ServiceForm):
+    amount = forms.DecimalField(label="金额（元）", max_digits=14, decimal_places=2)
+    entry_date = forms.DateField(label="到账日期", widget=DateInput)
+    source = forms.CharField(
+        label="来源",
+        required=False,
+        max_length=100,
+        help_text="如：市级担保补贴和贷款贴息资金（不进风险补偿金）",
+    )
+    reference = forms.CharField(label="凭证号", required=False, max_length=100)
+
+
+class PotPayoutForm(ServiceForm):
+    batch = forms.ChoiceField(
+        label="贴息结算批次", required=False, help_text="已拨付、尚未从资金池支出的批次"
+    )
+    amount = forms.DecimalField(label="金额（元）", max_digits=14, decimal_places=2)
+    entry_date = forms.DateField(
+        label="支出日期", widget=DateInput, required=False, help_text="留空为批次拨付日期或今天"
+    )
+    reference = forms.CharField(label="凭证号", required=False, max_length=100)
+
+    def __init__(self, *args, batches=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["batch"].choices = [("", "不对应批次")] + [
+            (
+                str(b.pk),
+                f"#{b.pk} {b.bank.name} {b.period_start:%Y-%m-%d}～{b.period_end:%Y-%m-%d} 合计{b.total_amount:,}元",
+            )
+            for b in batches
+        ]

@@ -151,3 +151,50 @@ class SubsidyLine(models.Model):
 
     def __str__(self) -> str:
         return f"{self.batch} {self.loan_id} {self.get_kind_display()}"
+
+
+class PotEntryKind(models.TextChoices):
+    DEPOSIT = "deposit", "市级拨入"
+    PAYOUT = "payout", "贴息资金支出"
+
+
+class SubsidyPotEntry(models.Model):
+    """The city's money earmarked for guarantee-fee subsidies and interest subsidies (担保补贴和
+    贷款贴息): its own pot, per region (the city's, or a county's share), never part of the risk
+    fund's balance or leverage. City finance records deposits; county staff record a payout when
+    a subsidy batch of the county is paid. Signed like the fund's ledger (deposits positive,
+    payouts negative): the balance is Sum(amount), never stored. Writes: subsidy.pot_services."""
+
+    region = models.ForeignKey(Region, verbose_name="区划", on_delete=models.PROTECT, related_name="+")
+    kind = models.CharField("类型", max_length=10, choices=PotEntryKind.choices)
+    amount = MoneyField("金额（元）")
+    entry_date = models.DateField("日期")
+    batch = models.OneToOneField(
+        SettlementBatch,
+        verbose_name="贴息结算批次",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="pot_payout",
+    )
+    source = models.CharField("来源", max_length=100, blank=True)
+    reference = models.CharField("凭证号", max_length=100, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = verbose_name_plural = "贴息资金池台账"
+        ordering = ["region", "entry_date", "id"]
+        indexes = [models.Index(fields=["region", "entry_date"])]
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(kind="deposit") & Q(amount__gt=0)) | (Q(kind="payout") & Q(amount__lt=0)),
+                name="pot_entry_deposit_in_payout_out",
+            ),
+            models.CheckConstraint(
+                condition=Q(batch__isnull=True) | Q(kind="payout"), name="pot_batch_on_payout"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.region_id} {self.get_kind_display()} {self.amount}"

@@ -134,6 +134,11 @@ def page_path(name: str, world: dict, case: Page) -> str:
 OUTSIDERS_A1 = ("township_b", "bank_y", "nobody")
 # Roles the region-role create forms are not for.
 NOT_EDITORS = ("township_a", "township_b", "bank_x", "bank_y", "city", "nobody")
+# Who may read 上蔡's policy but not propose or review it; who may read the city's but not set it.
+POLICY_READERS = ("township_a", "township_b", "village_a1", "bank_x", "city")
+CITY_POLICY_READERS = ("county_staff", "township_a", "township_b", "village_a1", "bank_x", "bank_y")
+# Who must not see 上蔡's subsidy pot at all (it is the city's and the county centre's money).
+NOT_POT = ("township_a", "township_b", "village_a1", "bank_y", "nobody")
 NOT_COUNTY = ("township_a", "township_b", "village_a1", "bank_x", "bank_y", "city", "nobody")
 
 
@@ -169,6 +174,33 @@ def _region(code):
 def _this_year(w):
     _rollups(w)
     return {"year": today().year}
+
+
+def _proposal(w, level: str):
+    """A policy row of 上蔡 / 驻马店市 proposed by the admin, waiting for review (made once)."""
+    import datetime
+
+    from organization import services
+
+    key = f"{level}_proposal"
+    if key not in w:
+        day = today() + datetime.timedelta(days=3)
+        admin = w["personas"]["admin"]
+        if level == "county":
+            w[key] = services.policy_propose(
+                actor=admin,
+                county=w["regions"]["shangcai"],
+                effective_from=day,
+                changes={"notice_period_days": 9},
+            )
+        else:
+            w[key] = services.city_policy_propose(
+                actor=admin,
+                city=w["regions"]["city"],
+                effective_from=day,
+                changes={"village_npl_threshold": 6},
+            )
+    return w[key]
 
 
 SHANGCAI = lambda w: {"county_code": "411722"}  # noqa: E731
@@ -352,6 +384,58 @@ PAGES: dict[str, Page] = {
         kwargs=SHANGCAI,
         outsiders=("bank_y", "nobody"),
         refused=("township_b", "bank_x", "city"),
+        post_only=True,
+        insider="county_staff",
+    ),
+    # --- policy pages (上蔡's rows and the city's; a proposal of each, made by the admin)
+    "policies:index": Page(insider="nobody"),
+    "policies:county": Page(
+        kwargs=lambda w: {"code": "411722"}, outsiders=("bank_y", "nobody"), insider="township_a"
+    ),
+    "policies:county-propose": Page(
+        kwargs=lambda w: {"code": "411722"},
+        outsiders=("bank_y", "nobody"),
+        refused=POLICY_READERS,
+        post_only=True,
+        insider="county_staff",
+    ),
+    "policies:county-review": Page(
+        kwargs=lambda w: {"pk": _proposal(w, "county").pk},
+        outsiders=("bank_y", "nobody"),
+        refused=POLICY_READERS,
+        post_only=True,
+        insider="county_staff",
+    ),
+    "policies:city": Page(kwargs=lambda w: {"code": "411700"}, outsiders=("nobody",), insider="county_staff"),
+    "policies:city-propose": Page(
+        kwargs=lambda w: {"code": "411700"},
+        outsiders=("nobody",),
+        refused=CITY_POLICY_READERS,
+        post_only=True,
+        insider="city",
+    ),
+    "policies:city-review": Page(
+        kwargs=lambda w: {"pk": _proposal(w, "city").pk},
+        outsiders=("nobody",),
+        refused=CITY_POLICY_READERS,
+        post_only=True,
+        insider="city",
+    ),
+    # --- the city's subsidy pot (上蔡's): city finance deposits, county staff pay out
+    "subsidy:pots": Page(insider="county_staff"),
+    # bank_x may not read the pot either (403 on GET: subsidy/tests/test_pot.py)
+    "subsidy:pot": Page(kwargs=lambda w: {"code": "411722"}, outsiders=NOT_POT, insider="city"),
+    "subsidy:pot-deposit": Page(
+        kwargs=lambda w: {"code": "411722"},
+        outsiders=NOT_POT,
+        refused=("county_staff", "bank_x"),
+        post_only=True,
+        insider="city",
+    ),
+    "subsidy:pot-payout": Page(
+        kwargs=lambda w: {"code": "411722"},
+        outsiders=NOT_POT,
+        refused=("bank_x", "city"),
         post_only=True,
         insider="county_staff",
     ),

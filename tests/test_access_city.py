@@ -1,6 +1,8 @@
 """The city finance office reads everything and writes nothing (DOMAIN.md "Who uses it"), but for
 its own city's policy rows (the envelope of its counties and the regulators' numbers: issue point
-6), which it proposes and approves (organization/tests/test_policy_envelope.py).
+6), which it proposes and approves (organization/tests/test_policy_envelope.py), and the deposits
+into its subsidy pot (贴息资金池: the city's money for guarantee and interest subsidies,
+subsidy/tests/test_pot.py).
 
 The routes that accept a write are enumerated twice, from the URL resolver and from the OpenAPI
 schema, and the two must agree. The city's POST/PUT/PATCH/DELETE to each, with a body the route
@@ -41,7 +43,7 @@ WRITES = {"POST", "PUT", "PATCH", "DELETE"}
 NOT_A_WRITE = {"auth-token"}
 # The city's own policy rows: the one thing it writes (maker-checker, tested with the envelope).
 CITY_OWN_WRITES = {"city-policy-list", "city-policy-approve", "city-policy-reject"}
-CITY_OWN_PAGES = {"policies:city", "policies:city-review"}
+CITY_OWN_PAGES = {"policies:city-propose", "policies:city-review", "subsidy:pot-deposit"}
 
 
 def resolver_writes() -> set[tuple[str, str]]:

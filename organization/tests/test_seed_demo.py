@@ -1,5 +1,6 @@
 import datetime
 from collections import Counter
+from decimal import Decimal
 from io import StringIO
 
 import pytest
@@ -131,7 +132,7 @@ def test_banks_policies_and_users(seeded):
     assert sorted(p.county_id for p in policies) == sorted(COUNTIES)
     assert {p.effective_from for p in policies} == {datetime.date(2017, 7, 19)}
     assert {p.household_loan_cap for p in policies} == {50000}
-    (city,) = CityPolicy.objects.all()
+    (city,) = CityPolicy.objects.filter(status="approved")
     assert (city.city_id, city.status, city.household_loan_cap, city.township_npl_threshold) == (
         "411700", "approved", 50000, 5,
     )  # fmt: skip
@@ -140,6 +141,10 @@ def test_banks_policies_and_users(seeded):
         "411722", 7, "county_411722",
     )  # fmt: skip
     assert pending.effective_from > datetime.date.today() - datetime.timedelta(days=1)
+    (pending_city,) = CityPolicy.objects.filter(status="proposed")  # the city page's pending proposal
+    assert (pending_city.city_id, pending_city.guarantee_fee_subsidy_household, pending_city.created_by.username) == (
+        "411700", Decimal("1.20"), "city",
+    )  # fmt: skip
 
     users = {u.username: u for u in User.objects.prefetch_related("role_assignments")}
     assert len(users) == 3 + 4 * len(COUNTIES)

@@ -5,8 +5,8 @@ import pytest
 
 from loans import demo as loan_demo
 from organization import demo_data
-from subsidy import demo, selectors
-from subsidy.models import SettlementBatch
+from subsidy import demo, pot_selectors, selectors
+from subsidy.models import SettlementBatch, SubsidyPotEntry
 
 pytestmark = pytest.mark.django_db
 
@@ -24,3 +24,19 @@ def test_demo_batches_are_paid_consistent_and_idempotent():
         events = {e.action: e.actor.username for e in batch.events.all()}
         county_user = f"county_{batch.county_id}"
         assert events == {"create": "admin", "approve": county_user, "mark-paid": county_user}
+
+
+def test_demo_pot_has_deposits_and_a_payout():
+    demo_data.seed(households=1500)
+    loan_demo.seed()
+    first = demo.seed()
+    assert first.pot_entries >= 3 and "贴息资金池" in first.summary()
+    assert demo.seed().pot_entries == 0  # made once
+    assert pot_selectors.pot_balance("411700") == demo.CITY_POT_DEPOSIT
+    (payout,) = SubsidyPotEntry.objects.filter(kind="payout")
+    assert (
+        payout.region_id == "411722"
+        and payout.batch.status == "paid"
+        and payout.amount == -payout.batch.total_amount
+    )
+    assert pot_selectors.pot_balance("411722") > 0
