@@ -11,7 +11,7 @@ from common.clock import today
 from common.errors import ApplicationError
 
 from . import services
-from .models import CreditLineFreeze, GradeBand, Indicator, Rating, RatingEvent, Scorecard
+from .models import CreditLineFreeze, GradeBand, Indicator, Rating, RatingEvent, RatingOpinion, Scorecard
 
 
 class _ServiceCheckedFormSet(forms.BaseInlineFormSet):
@@ -150,6 +150,19 @@ class RatingEventInline(admin.TabularInline):
         return False
 
 
+class RatingOpinionInline(admin.TabularInline):
+    """The banks' opinions (read-only: recorded through services.rating_opinion_record)."""
+
+    model = RatingOpinion
+    fields = ("at", "branch", "officer", "agrees", "comment")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(Rating)
 class RatingAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Read-only: ratings move only through the workflow (services)."""
@@ -168,7 +181,7 @@ class RatingAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     search_fields = ("household__household_no", "household__head_name")
     list_select_related = ("household",)
     raw_id_fields = ("household",)
-    inlines = [RatingEventInline]
+    inlines = [RatingEventInline, RatingOpinionInline]
 
     def get_readonly_fields(self, request, obj=None):
         return [f.name for f in self.model._meta.fields]

@@ -64,6 +64,20 @@ class RatingOutputSerializer(serializers.Serializer):
     approved_on = serializers.DateField(allow_null=True)
     valid_until = serializers.DateField(allow_null=True)
     reject_reason = serializers.CharField()
+    return_reason = serializers.CharField()
+
+
+class RatingOpinionOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    bank = serializers.CharField(source="bank.code")
+    bank_name = serializers.CharField(source="bank.name")
+    branch = serializers.CharField(source="branch.code")
+    branch_name = serializers.CharField(source="branch.name")
+    officer = serializers.CharField(source="officer.username")
+    officer_name = serializers.CharField(source="officer.__str__")
+    agrees = serializers.BooleanField()
+    comment = serializers.CharField()
+    at = serializers.DateTimeField()
 
 
 class RatingEventOutputSerializer(serializers.Serializer):
@@ -80,6 +94,10 @@ class RatingDetailOutputSerializer(RatingOutputSerializer):
     scores = serializers.DictField(child=serializers.CharField())
     missing = serializers.SerializerMethodField()
     events = RatingEventOutputSerializer(many=True)
+    opinions = serializers.SerializerMethodField()
+
+    def get_opinions(self, rating) -> list[dict]:
+        return RatingOpinionOutputSerializer(selectors.rating_opinions(rating=rating), many=True).data
 
     def get_missing(self, rating) -> list[str]:
         """Entered indicators without a score yet (submit needs them all)."""
@@ -215,6 +233,49 @@ class RatingApproveApi(APIView):
             actor=request.user, rating=rating, comment=data.validated_data["comment"]
         )
         return Response(_detail(request, rating))
+
+
+class RatingReturnApi(APIView):
+    """退回修改: the township returns a submitted rating to the village, the county a reviewed one to
+    the township."""
+
+    class InputSerializer(serializers.Serializer):
+        # Blank allowed here so that the service answers with its own code, reason_required.
+        reason = serializers.CharField(required=False, allow_blank=True, max_length=200, default="")
+
+    @extend_schema(request=InputSerializer, responses=RatingDetailOutputSerializer)
+    def post(self, request, pk):
+        rating = selectors.rating_get_for_user(user=request.user, pk=pk)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        rating = services.rating_return(
+            actor=request.user, rating=rating, reason=data.validated_data["reason"]
+        )
+        return Response(_detail(request, rating))
+
+
+class RatingOpinionListCreateApi(APIView):
+    """The banks' opinions on a rating (银行同步参与): read by whoever may read the rating, recorded by
+    an officer of a branch serving its county while it is under review."""
+
+    class InputSerializer(serializers.Serializer):
+        agrees = serializers.BooleanField()
+        comment = serializers.CharField(required=False, allow_blank=True, max_length=200, default="")
+
+    @extend_schema(operation_id="ratings_opinions_list", responses=RatingOpinionOutputSerializer(many=True))
+    def get(self, request, pk):
+        rating = selectors.rating_get_for_user(user=request.user, pk=pk)
+        return Response(
+            RatingOpinionOutputSerializer(selectors.rating_opinions(rating=rating), many=True).data
+        )
+
+    @extend_schema(request=InputSerializer, responses={201: RatingOpinionOutputSerializer})
+    def post(self, request, pk):
+        rating = selectors.rating_get_for_user(user=request.user, pk=pk)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        opinion = services.rating_opinion_record(actor=request.user, rating=rating, **data.validated_data)
+        return Response(RatingOpinionOutputSerializer(opinion).data, status=status.HTTP_201_CREATED)
 
 
 class RatingRejectApi(APIView):

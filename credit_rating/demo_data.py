@@ -6,6 +6,9 @@ plan gives it, in every state: most poor and lifted households approved (approva
 that some lapse within 30 days of today and some have already lapsed, a few with an older
 superseded rating behind them), some drafts (half of them only pre-rated), some submitted or
 reviewed, a few rejected, and one household of 上蔡县's demo village with its credit line frozen.
+In 上蔡县 one submitted rating is returned (退回修改) to its village with a reason, and the banks have
+given their opinions (同步参与) on two ratings awaiting the county's approval, one agreeing and one
+disagreeing; these go through the services (the workflow engine), as a user would do them.
 
 Each household's plan comes from a random generator seeded with its household number, so it does
 not depend on N or on the order of the run. Writes are set-based (bulk inserts, a few thousand
@@ -27,12 +30,13 @@ from common.audit import audit_entry, audit_record_many
 from common.bulk import insert_rows
 from common.clock import today
 from common.dates import add_months
+from common.errors import ApplicationError
 from households.models import Household
 from organization.models import Region, User
 from organization.scoping import prefix_q
 
 from . import services
-from .models import CreditLineFreeze, Rating, RatingEvent, RatingStatus, Scorecard
+from .models import CreditLineFreeze, Rating, RatingEvent, RatingOpinion, RatingStatus, Scorecard
 
 SEED = 20170719
 SCORECARD_DATE = datetime.date(2017, 7, 19)  # 驻政〔2017〕40号
@@ -45,6 +49,12 @@ REJECT_REASONS = (
 )
 FREEZE_REASON = "贷后检查发现贷款资金用于建房（非生产性用途），冻结授信。"
 FREEZE_VILLAGE = "411722100201"  # 上蔡县 demo village clerk's village
+RETURN_REASON = "“劳动能力”与档卡劳动力人数不符，请核实后修改评分再提交。"
+OPINION_COUNTY = "411722"
+OPINIONS = (  # (bank officer, agrees, comment)
+    (f"bank_{OPINION_COUNTY}", True, "与我行掌握情况一致，同意。"),
+    ("bank_411700", False, "该户在我社另有一笔逾期贷款未结清，建议复核“履约保障”评分。"),
+)
 
 
 @dataclass
@@ -53,6 +63,8 @@ class RatingSeedResult:
     ratings_created: int = 0
     events_created: int = 0
     freezes_created: int = 0
+    returns_created: int = 0
+    opinions_created: int = 0
     by_status: dict[str, int] = field(default_factory=dict)
 
 
@@ -195,6 +207,8 @@ def seed_ratings(counties: list[str]) -> RatingSeedResult:
         for start in range(0, len(rows), BATCH_SIZE):
             _seed_batch(rows[start : start + BATCH_SIZE], scorers, actors, day, result)
         _seed_freeze(actors, day, result)
+        _seed_return(actors, result)
+        _seed_opinions(actors, result)
     return result
 
 
@@ -318,3 +332,47 @@ def _seed_freeze(actors: _Actors, day: datetime.date, result: RatingSeedResult) 
         return
     services.credit_line_freeze(actor=county, household=rating.household, reason=FREEZE_REASON)
     result.freezes_created += 1
+
+
+def _seed_return(actors: _Actors, result: RatingSeedResult) -> None:
+    """One submitted rating of 上蔡县, in the demo township officer's township, returned to its
+    village with a reason (through the service, so the engine writes its event and audit entry).
+    Left alone once any rating is returned."""
+    if Rating.objects.filter(status=RatingStatus.RETURNED).exists():
+        return
+    officer = actors.users.get(f"township_{OPINION_COUNTY}")
+    township = actors.unit_of.get(officer.username) if officer is not None else None
+    if township is None:
+        return
+    for rating in (
+        Rating.objects.filter(status=RatingStatus.SUBMITTED, household__village__code__startswith=township)
+        .select_related("household")
+        .order_by("household__household_no")[:5]
+    ):
+        try:
+            services.rating_return(actor=officer, rating=rating, reason=RETURN_REASON)
+        except ApplicationError:  # four eyes: the officer worked on this one
+            continue
+        result.returns_created += 1
+        return
+
+
+def _seed_opinions(actors: _Actors, result: RatingSeedResult) -> None:
+    """The banks' opinions on two ratings of 上蔡县 awaiting the county's approval: one agreeing, one
+    disagreeing with its comment (through the service: event and audit entry). Left alone once any
+    opinion exists."""
+    if RatingOpinion.objects.exists():
+        return
+    waiting = list(
+        Rating.objects.filter(
+            status=RatingStatus.REVIEWED, household__village__code__startswith=OPINION_COUNTY
+        )
+        .select_related("household")
+        .order_by("household__household_no")[: len(OPINIONS)]
+    )
+    for rating, (username, agrees, comment) in zip(waiting, OPINIONS, strict=False):
+        officer = actors.users.get(username)
+        if officer is None:
+            continue
+        services.rating_opinion_record(actor=officer, rating=rating, agrees=agrees, comment=comment)
+        result.opinions_created += 1

@@ -93,13 +93,18 @@ class RatingStatus(models.TextChoices):
     DRAFT = "draft", "草稿"
     SUBMITTED = "submitted", "已提交（待乡镇审核）"
     REVIEWED = "reviewed", "乡镇已审核（待县审批）"
+    RETURNED = "returned", "已退回修改"
     APPROVED = "approved", "已批准"
     REJECTED = "rejected", "已退回"
     SUPERSEDED = "superseded", "已被新评级取代"
 
 
 # Statuses of a rating still on its way (a household has at most one of these at a time).
-IN_PROGRESS = (RatingStatus.DRAFT, RatingStatus.SUBMITTED, RatingStatus.REVIEWED)
+IN_PROGRESS = (RatingStatus.DRAFT, RatingStatus.RETURNED, RatingStatus.SUBMITTED, RatingStatus.REVIEWED)
+# Statuses the village may edit (rescore) and submit: a draft, or one the township returned.
+EDITABLE = (RatingStatus.DRAFT, RatingStatus.RETURNED)
+# Statuses under review: bank officers of the county may record an opinion (同步参与).
+UNDER_REVIEW = (RatingStatus.SUBMITTED, RatingStatus.REVIEWED)
 
 
 class Rating(models.Model):
@@ -121,6 +126,8 @@ class Rating(models.Model):
     approved_on = models.DateField("批准日期", null=True, blank=True)
     valid_until = models.DateField("有效期至", null=True, blank=True, db_index=True)
     reject_reason = models.CharField("退回原因", max_length=200, blank=True)
+    # The latest return (退回修改) to the step before: kept after the rating goes on, for the pages.
+    return_reason = models.CharField("退回修改原因", max_length=200, blank=True, default="", db_default="")
 
     class Meta:
         verbose_name = verbose_name_plural = "信用评级"
@@ -133,7 +140,7 @@ class Rating(models.Model):
             ),
             models.UniqueConstraint(
                 fields=["household"],
-                condition=models.Q(status__in=["draft", "submitted", "reviewed"]),
+                condition=models.Q(status__in=["draft", "returned", "submitted", "reviewed"]),
                 name="one_rating_in_progress_per_household",
             ),
         ]
@@ -160,6 +167,36 @@ class RatingEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action}: {self.from_status} → {self.to_status}"
+
+
+class RatingOpinion(models.Model):
+    """A bank's opinion on a rating under review (银行同步参与评级): an officer of a branch serving
+    the county agrees or disagrees, with a comment. It never blocks approval; approval and mutual
+    recognition are unchanged. One per officer and rating: a second one replaces the first."""
+
+    rating = models.ForeignKey(Rating, verbose_name="评级", on_delete=models.CASCADE, related_name="opinions")
+    branch = models.ForeignKey(
+        "organization.BankBranch", verbose_name="银行网点", on_delete=models.PROTECT, related_name="+"
+    )
+    bank = models.ForeignKey(
+        "organization.Bank", verbose_name="银行", on_delete=models.PROTECT, related_name="+"
+    )
+    officer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name="信贷员", on_delete=models.PROTECT, related_name="+"
+    )
+    agrees = models.BooleanField("同意")
+    comment = models.CharField("意见", max_length=200, blank=True)
+    at = models.DateTimeField("时间")
+
+    class Meta:
+        verbose_name = verbose_name_plural = "银行评级意见"
+        ordering = ["rating_id", "at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["rating", "officer"], name="one_opinion_per_officer_and_rating")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.bank} {'同意' if self.agrees else '不同意'}（评级#{self.rating_id}）"
 
 
 class CreditLineFreeze(models.Model):

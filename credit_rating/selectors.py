@@ -3,7 +3,7 @@
 import datetime
 from decimal import Decimal
 
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet
 from django.db.models.functions import Substr
 from django.http import Http404
 
@@ -13,7 +13,7 @@ from households.models import Household
 from organization.models import Region, code_prefix
 from organization.scoping import area_q, prefix_q, scope_for
 
-from .models import IN_PROGRESS, CreditLineFreeze, Rating, RatingStatus, Scorecard
+from .models import IN_PROGRESS, CreditLineFreeze, Rating, RatingOpinion, RatingStatus, Scorecard
 
 
 def scorecard_current(county_code: str, *, on: datetime.date) -> Scorecard | None:
@@ -27,8 +27,9 @@ def scorecard_current(county_code: str, *, on: datetime.date) -> Scorecard | Non
 
 
 # What a bank officer sees of the counties its branch serves: ratings that are or were effective
-# (mutual recognition), not the service system's work in progress or its refusals.
-BANK_VISIBLE = (RatingStatus.APPROVED, RatingStatus.SUPERSEDED)
+# (mutual recognition) and those under review, on which it may give an opinion (同步参与); not the
+# village's drafts and returned ratings, nor the refusals.
+BANK_VISIBLE = (RatingStatus.APPROVED, RatingStatus.SUPERSEDED, RatingStatus.SUBMITTED, RatingStatus.REVIEWED)
 
 
 def ratings_scope_q(user, field: str = "household__village__code") -> Q:
@@ -67,11 +68,53 @@ def rating_get_for_user(*, user, pk) -> Rating:
         return (
             Rating.objects.filter(ratings_scope_q(user))
             .select_related("household__village__parent__parent", "scorecard", "drafted_by")
-            .prefetch_related("events__actor", "scorecard__indicators", "scorecard__grades")
+            .prefetch_related(
+                "events__actor",
+                "scorecard__indicators",
+                "scorecard__grades",
+                Prefetch("opinions", queryset=_opinions()),
+            )
             .get(pk=pk)
         )
     except (Rating.DoesNotExist, ValueError, TypeError):
         raise Http404 from None
+
+
+def _opinions() -> QuerySet[RatingOpinion]:
+    return RatingOpinion.objects.select_related("officer", "branch", "bank").order_by("at", "id")
+
+
+def rating_opinions(*, rating: Rating) -> list[RatingOpinion]:
+    """The banks' opinions on a rating the caller may read (rating_get_for_user), oldest first
+    (prefetched by rating_get_for_user)."""
+    return (
+        list(rating.opinions.all())
+        if _prefetched(rating, "opinions")
+        else list(_opinions().filter(rating=rating))
+    )
+
+
+def _prefetched(obj, name: str) -> bool:
+    return name in getattr(obj, "_prefetched_objects_cache", {})
+
+
+def opinion_summary(rating_ids) -> dict[int, dict]:
+    """{rating id: {"agree": n, "disagree": n, "disagreeing": [(branch name, comment), ...]}} for
+    the ratings of a queue page, in one query (ratings without an opinion are left out)."""
+    summary: dict[int, dict] = {}
+    rows = (
+        RatingOpinion.objects.filter(rating_id__in=list(rating_ids))
+        .order_by("at", "id")
+        .values_list("rating_id", "agrees", "branch__name", "comment")
+    )
+    for rating_id, agrees, branch, comment in rows:
+        entry = summary.setdefault(rating_id, {"agree": 0, "disagree": 0, "disagreeing": []})
+        if agrees:
+            entry["agree"] += 1
+        else:
+            entry["disagree"] += 1
+            entry["disagreeing"].append((branch, comment))
+    return summary
 
 
 def scorecard_get(county_code: str, *, on: datetime.date) -> Scorecard | None:

@@ -1,11 +1,16 @@
-"""Every write to credit ratings: scorecard versions, ratings and their workflow, credit-line
-freezes, batch pre-rating.
+"""Every write to credit ratings: scorecard versions, ratings and their workflow, bank opinions,
+credit-line freezes, batch pre-rating.
 
-Workflow (TRANSITIONS is the whole table):
-    draft --submit (village desk)--> submitted --review (township)--> reviewed --approve (county)--> approved
-    submitted/reviewed --reject (township or county, with a reason)--> rejected
+Workflow (STEPS, run by common.workflow's engine, is the whole table):
+    draft/returned --submit (village desk)--> submitted --review (township)--> reviewed
+        --approve (county)--> approved
+    submitted --return (township, with a reason)--> returned (the village rescores and submits again)
+    reviewed --return (county, with a reason)--> submitted (back with the township)
+    submitted/reviewed --reject (township or county, with a reason)--> rejected (final)
     approving a household's new rating makes its previous approved one `superseded`.
-Four eyes: nobody reviews or approves a rating they drafted, submitted or reviewed.
+Four eyes: nobody reviews a rating they drafted, rescored or submitted, nor approves (or returns
+from the county) one they also reviewed. Bank officers of a branch serving the county may record an
+opinion on a rating under review (RatingOpinion); it never blocks a step.
 """
 
 import datetime
@@ -19,19 +24,23 @@ from common.bulk import insert_rows
 from common.clock import now, today
 from common.dates import add_months
 from common.errors import ApplicationError, Forbidden
+from common.workflow import Refusal, Step, Workflow
 from households.models import Household
 from organization.models import Region, Role, code_prefix
-from organization.scoping import has_role_over
+from organization.scoping import has_role_over, scope_for
 from organization.selectors import policy_for
 
 from . import defaults
 from .models import (
+    EDITABLE,
     IN_PROGRESS,
+    UNDER_REVIEW,
     CreditLineFreeze,
     GradeBand,
     Indicator,
     Rating,
     RatingEvent,
+    RatingOpinion,
     RatingStatus,
     Scorecard,
 )
@@ -49,27 +58,91 @@ class RatingError(ApplicationError):
     pass
 
 
-@dataclass(frozen=True)
-class Transition:
-    sources: tuple[str, ...]
-    target: str
-    roles: tuple[str, ...]
-    label: str
-
-
-TRANSITIONS = {
-    "submit": Transition((RatingStatus.DRAFT,), RatingStatus.SUBMITTED, (Role.VILLAGE_CLERK, Role.COUNTY_STAFF), "提交"),
-    "review": Transition((RatingStatus.SUBMITTED,), RatingStatus.REVIEWED, (Role.TOWNSHIP_OFFICER,), "乡镇审核"),
-    "approve": Transition((RatingStatus.REVIEWED,), RatingStatus.APPROVED, (Role.COUNTY_STAFF,), "县级审批"),
-    "reject": Transition(
-        (RatingStatus.SUBMITTED, RatingStatus.REVIEWED), RatingStatus.REJECTED,
-        (Role.TOWNSHIP_OFFICER, Role.COUNTY_STAFF), "退回",
-    ),
-}  # fmt: skip
+S = RatingStatus
 # Who may draft a rating (and enter its scores).
 DRAFTERS = (Role.VILLAGE_CLERK, Role.COUNTY_STAFF)
-# Transitions that check someone else's work.
-CHECKS = ("review", "approve")
+STEPS = {
+    "submit": Step(EDITABLE, S.SUBMITTED, DRAFTERS, "提交", guards=("scores_complete",)),
+    "review": Step((S.SUBMITTED,), S.REVIEWED, (Role.TOWNSHIP_OFFICER,), "乡镇审核", checker=True,
+                   guards=("scores_complete",)),
+    "approve": Step((S.REVIEWED,), S.APPROVED, (Role.COUNTY_STAFF,), "县级审批", checker=True,
+                    guards=("scores_complete",)),
+    # To the step before, with a reason: the township gives a submitted rating back to the village
+    # (returned: rescored and submitted again), the county a reviewed one back to the township.
+    "return": Step((S.SUBMITTED,), S.RETURNED, (Role.TOWNSHIP_OFFICER,), "退回修改", checker=True, reason=True),
+    "return-to-township": Step((S.REVIEWED,), S.SUBMITTED, (Role.COUNTY_STAFF,), "退回修改", checker=True,
+                               reason=True),
+    "reject": Step((S.SUBMITTED, S.REVIEWED), S.REJECTED, (Role.TOWNSHIP_OFFICER, Role.COUNTY_STAFF), "退回",
+                   reason=True),
+}  # fmt: skip
+TRANSITIONS = STEPS  # the name pages and older callers know
+# The one "return" of the API and the pages: the step it is from each state.
+RETURN_STEP = {S.SUBMITTED: "return", S.REVIEWED: "return-to-township"}
+RETURN_ACTIONS = tuple(RETURN_STEP.values())
+# Work on a rating that keeps the worker from reviewing it (maker-checker); approving it (or the
+# county's return) also excludes whoever reviewed it. A return is not work: whoever returned a
+# rating may check it again when it comes back.
+DRAFT_WORK = ("create", "rescore", "submit")
+CHECKS = ("review", "approve", *RETURN_ACTIONS)
+
+
+def _missing(rating: Rating) -> list[str]:
+    return [
+        i.name for i in rating.scorecard.indicators.all() if not i.is_computed and i.code not in rating.scores
+    ]
+
+
+def _scores_complete_guard(workflow, rating: Rating, context) -> list[Refusal]:
+    """Every entered indicator scored: on submit, and again on review and approval (a pre-rated
+    draft or a row written outside the services cannot slip through a bulk approval)."""
+    missing = _missing(rating)
+    if not missing:
+        return []
+    return [Refusal("incomplete_scores", f"还有{len(missing)}项未评分：{'、'.join(missing)}。")]
+
+
+class RatingWorkflow(Workflow):
+    """Credit ratings: STEPS is the whole table."""
+
+    obj_type = "rating"
+    model = Rating
+    steps = STEPS
+    guards = {"scores_complete": _scores_complete_guard}
+    error = RatingError
+    reason_limit = RatingEvent._meta.get_field("comment").max_length  # 200
+    forbidden_text = "您的角色不能对该户的评级执行“{label}”。"
+    state_text = "评级当前为“{state}”，不能执行“{label}”。"
+    checker_text = "审核、审批须由他人进行：您已参与该评级的评分、提交或审核。"
+
+    def lock(self, obj):
+        return (
+            Rating.objects.select_for_update(of=("self",))
+            .select_related("household", "scorecard")
+            .get(pk=obj.pk)
+        )
+
+    def holds_role(self, user, obj, role):
+        return has_role_over(user, obj.household.village_id, (role,))
+
+    def worked_on(self, obj, user, action):
+        if obj.drafted_by_id == user.pk:
+            return True
+        work = DRAFT_WORK
+        if action in ("approve", "return-to-township"):
+            work = (*DRAFT_WORK, "review")
+        return obj.events.filter(actor=user, action__in=work).exists()
+
+    def subject(self, obj):
+        return rating_subject(obj.pk, obj.household.household_no, obj.household.village_id)
+
+    def write_event(self, obj, *, action, actor, from_state, to_state, comment):
+        RatingEvent.objects.create(
+            rating=obj, action=action, actor=actor, from_status=from_state, to_status=to_state,
+            comment=comment[:200],
+        )  # fmt: skip
+
+
+RATING_WORKFLOW = RatingWorkflow()
 
 
 # --- scorecards --------------------------------------------------------------------------------
@@ -275,12 +348,13 @@ def rating_create(*, actor, household: Household, scores: dict) -> Rating:
 
 @transaction.atomic
 def rating_update_scores(*, actor, rating: Rating, scores: dict) -> Rating:
-    """Change the entered scores of a draft (the version it was made with stays)."""
+    """Change the entered scores of a draft or of a rating returned to the village (the version it
+    was made with stays)."""
     rating = Rating.objects.select_for_update().select_related("household").get(pk=rating.pk)
     if not has_role_over(actor, rating.household.village_id, DRAFTERS):
         raise Forbidden("只有本村金融扶贫服务部或县中心可以评分。")
-    if rating.status != RatingStatus.DRAFT:
-        raise RatingError("invalid_transition", "只有草稿状态的评级可以修改评分。")
+    if rating.status not in EDITABLE:
+        raise RatingError("invalid_transition", "只有草稿或退回修改的评级可以修改评分。")
     entered = {code: value for code, value in rating.scores.items()}
     entered.update(scores)
     computed = {i.code for i in rating.scorecard.indicators.all() if i.is_computed}
@@ -296,44 +370,32 @@ def rating_update_scores(*, actor, rating: Rating, scores: dict) -> Rating:
     # (Everyone who created or rescored it is still in the events, and the four-eyes check reads them.)
     rating.drafted_by = actor
     rating.save(update_fields=["scores", "score", "grade", "credit_line", "drafted_by"])
-    _record(rating, "rescore", actor, RatingStatus.DRAFT, RatingStatus.DRAFT)
+    _record(rating, "rescore", actor, rating.status, rating.status)
     return rating
 
 
-@transaction.atomic
 def rating_transition(*, actor, rating: Rating, action: str, comment: str = "") -> Rating:
-    """Move a rating one step along TRANSITIONS, with the role, four-eyes and state checks."""
-    comment = (comment or "").strip()
-    limit = RatingEvent._meta.get_field("comment").max_length
-    if len(comment) > limit:  # refused, not cut short: the page's form posts it unchecked
-        field = "reason" if action == "reject" else "comment"
-        raise RatingError("invalid", f"原因或说明不能超过{limit}个字。", {field: [f"不能超过{limit}个字。"]})
-    step = TRANSITIONS.get(action)
-    if step is None:
-        raise RatingError("invalid_transition", f"未知操作“{action}”。")
-    rating = Rating.objects.select_for_update().select_related("household", "scorecard").get(pk=rating.pk)
-    if not has_role_over(actor, rating.household.village_id, step.roles):
-        raise Forbidden(f"您的角色不能对该户的评级执行“{step.label}”。")
-    if rating.status not in step.sources:
-        raise RatingError(
-            "invalid_transition", f"评级当前为“{rating.get_status_display()}”，不能执行“{step.label}”。"
-        )
-    if action in CHECKS and _has_worked_on(rating, actor):
-        raise RatingError("same_person_checker", "审核、审批须由他人进行：您已参与该评级的评分、提交或审核。")
-    if action == "submit":
-        _check_complete(rating)
-    if action == "reject" and not comment:
-        raise RatingError("reason_required", "退回须填写原因。", {"reason": ["请填写退回原因。"]})
+    """Take one step of STEPS through the engine (role, state, four eyes, reason, guards, event
+    and audit in one transaction). "return" is the step back from wherever the rating is."""
+    if action == "return":
+        action = _return_step(rating)
 
-    previous = rating.status
-    if action == "approve":
-        _approve(rating, actor)
-    elif action == "reject":
-        rating.reject_reason = comment[:200]
-    rating.status = step.target
-    rating.save(update_fields=["status", "approved_on", "valid_until", "reject_reason"])
-    _record(rating, action, actor, previous, step.target, comment)
-    return rating
+    def change(rating: Rating) -> None:
+        reason = (comment or "").strip()[:200]
+        if action == "approve":
+            _approve(rating, actor)
+        elif action == "reject":
+            rating.reject_reason = reason
+        elif action in RETURN_ACTIONS:
+            rating.return_reason = reason
+
+    return RATING_WORKFLOW.run(actor=actor, obj=rating, action=action, comment=comment, change=change)
+
+
+def _return_step(rating: Rating) -> str:
+    """The return step from the rating's state now (run checks the state again under the lock)."""
+    status = Rating.objects.filter(pk=rating.pk).values_list("status", flat=True).first() or rating.status
+    return RETURN_STEP.get(status, "return")
 
 
 def rating_submit(*, actor, rating: Rating) -> Rating:
@@ -348,46 +410,27 @@ def rating_approve(*, actor, rating: Rating, comment: str = "") -> Rating:
     return rating_transition(actor=actor, rating=rating, action="approve", comment=comment)
 
 
+def rating_return(*, actor, rating: Rating, reason: str) -> Rating:
+    """退回修改: the township returns a submitted rating to the village, the county a reviewed one
+    to the township; a reason is required."""
+    return rating_transition(actor=actor, rating=rating, action="return", comment=reason)
+
+
 def rating_reject(*, actor, rating: Rating, reason: str) -> Rating:
     return rating_transition(actor=actor, rating=rating, action="reject", comment=reason)
 
 
 def rating_actions_for(*, user, rating: Rating) -> list[str]:
-    """What the user may do to the rating now ("edit" and the TRANSITIONS names), for the buttons
-    of the rating page. The services check all of it again."""
-    village = rating.household.village_id
+    """What the user may do to the rating now ("edit", the steps of STEPS with both returns as
+    "return", and "opinion" for a bank officer), for the buttons of the rating page. The services
+    check all of it again."""
     actions = []
-    if rating.status == RatingStatus.DRAFT and has_role_over(user, village, DRAFTERS):
+    if rating.status in EDITABLE and has_role_over(user, rating.household.village_id, DRAFTERS):
         actions.append("edit")
-    worked_on = None
-    for action, step in TRANSITIONS.items():
-        if rating.status not in step.sources or not has_role_over(user, village, step.roles):
-            continue
-        if action in CHECKS:
-            if worked_on is None:
-                worked_on = _has_worked_on(rating, user)
-            if worked_on:
-                continue
-        actions.append(action)
+    actions += ["return" if a in RETURN_ACTIONS else a for a in RATING_WORKFLOW.actions_for(user, rating)]
+    if rating.status in UNDER_REVIEW and _opinion_branch(user, rating) is not None:
+        actions.append("opinion")
     return actions
-
-
-def _has_worked_on(rating: Rating, actor) -> bool:
-    if rating.drafted_by_id == actor.pk:
-        return True
-    return rating.events.filter(actor=actor, action__in=("create", "rescore", "submit", "review")).exists()
-
-
-def _check_complete(rating: Rating) -> None:
-    missing = [
-        i.name for i in rating.scorecard.indicators.all() if not i.is_computed and i.code not in rating.scores
-    ]
-    if missing:
-        raise RatingError(
-            "incomplete_scores",
-            f"还有{len(missing)}项未评分：{'、'.join(missing)}。",
-            {"scores": ["请补全评分后再提交。"]},
-        )
 
 
 def _approve(rating: Rating, actor) -> None:
@@ -417,24 +460,75 @@ def rating_subject(rating_id: int, household_no: str, village_id: str) -> dict:
 
 
 def _record(rating: Rating, action: str, actor, from_status: str, to_status: str, comment: str = "") -> None:
-    """The rating's own event and the audit entry of the change."""
-    RatingEvent.objects.create(
-        rating=rating, action=action, actor=actor, from_status=from_status, to_status=to_status,
-        comment=comment[:200],
+    """For what is not a step of the table (creation, a rescore, a supersede, a bank opinion): the
+    rating's own event and the audit entry, through the workflow's one write path."""
+    RATING_WORKFLOW.record(rating, action=action, actor=actor, from_state=from_status, to_state=to_status,
+                           comment=comment)  # fmt: skip
+
+
+# --- bank opinions (银行同步参与) ------------------------------------------------------------------
+
+
+def _opinion_branch(user, rating: Rating):
+    """The user's bank branch that serves the rating's county (None: not a serving officer)."""
+    county = rating.household.village_id[:6]
+    if county not in scope_for(user).served_county_codes:
+        return None
+    for assignment in user.role_assignments.select_related("branch"):
+        if assignment.role == Role.BANK_OFFICER and assignment.branch_id:
+            if assignment.branch.counties.filter(code=county).exists():
+                return assignment.branch
+    return None
+
+
+@transaction.atomic
+def rating_opinion_record(*, actor, rating: Rating, agrees: bool, comment: str = "") -> RatingOpinion:
+    """A bank officer's opinion on a rating under review: agree, or disagree with a comment (a
+    disagree needs one). One per officer and rating: a second replaces the first (the history keeps
+    both). It shows in the rating's history and on the county's approval queue; it never blocks a
+    step. The caller has read the rating through the selectors (404 outside scope)."""
+    rating = Rating.objects.select_for_update().select_related("household").get(pk=rating.pk)
+    branch = _opinion_branch(actor, rating)
+    if branch is None:
+        raise Forbidden("只有服务本县的银行网点信贷员可以对评级发表意见。")
+    if rating.status not in UNDER_REVIEW:
+        raise RatingError(
+            "invalid_transition",
+            f"评级当前为“{rating.get_status_display()}”，只有审核中的评级可以发表银行意见。",
+        )
+    comment = (comment or "").strip()
+    limit = RatingOpinion._meta.get_field("comment").max_length
+    if len(comment) > limit:
+        raise RatingError("invalid", f"意见不能超过{limit}个字。", {"comment": [f"不能超过{limit}个字。"]})
+    if not agrees and not comment:
+        raise RatingError("reason_required", "不同意须填写意见。", {"comment": ["请填写不同意的理由。"]})
+    opinion = RatingOpinion.objects.filter(rating=rating, officer=actor).first()
+    previous = "" if opinion is None else ("agree" if opinion.agrees else "disagree")
+    if opinion is None:
+        opinion = RatingOpinion(rating=rating, officer=actor)
+    opinion.branch, opinion.bank_id, opinion.agrees, opinion.comment, opinion.at = (
+        branch, branch.bank_id, agrees, comment, now(),
     )  # fmt: skip
-    household = rating.household
+    opinion.save()
+    text = f"{branch.name}：{'同意' if agrees else '不同意'}" + (f"。{comment}" if comment else "")
+    RATING_WORKFLOW.write_event(
+        rating, action="opinion", actor=actor, from_state=rating.status, to_state=rating.status, comment=text
+    )
     audit_record(
-        actor=actor, action=action, **rating_subject(rating.pk, household.household_no, household.village_id),
-        from_state=from_status, to_state=to_status, detail={"comment": comment[:200]} if comment else None,
+        actor=actor, action="opinion", **RATING_WORKFLOW.subject(rating), from_state=previous,
+        to_state="agree" if agrees else "disagree",
+        detail={"branch": branch.code, "agrees": agrees, **({"comment": comment} if comment else {})},
     )  # fmt: skip
+    return opinion
 
 
 # --- bulk work ---------------------------------------------------------------------------------
 
 
 def ratings_bulk_transition(*, actor, ratings, action: str, comment: str = "") -> dict:
-    """Submit or approve many at once (the county's queue): each one on its own, so one refusal
-    does not undo the others. Returns {"done": n, "refused": [(rating id, message), ...]}."""
+    """Submit or approve many at once (the county's queue): each one through rating_transition and
+    so the engine's `run` (every guard of the step, as one by one), on its own, so one refusal does
+    not undo the others. Returns {"done": n, "refused": [(rating id, message), ...]}."""
     done, refused = 0, []
     for rating in ratings:
         try:
@@ -459,7 +553,10 @@ def prerate_region(*, actor, region_code: str, progress=None, batch_size: int = 
     enters the rest. Set-based: households are read in id order batch by batch, scored in memory
     from three columns, and drafts and their events bulk-inserted, one transaction per batch. The
     partial unique constraint keeps it safe to run twice or alongside someone drafting by hand
-    (such households are skipped). progress(processed, total) is called after every batch."""
+    (such households are skipped). progress(processed, total) is called after every batch.
+
+    It only ever writes drafts (a creation, like rating_create: not a step of STEPS) and moves no
+    rating to another state; submitting them goes through the engine like any other draft."""
     region = Region.objects.filter(code=region_code, level__in=PRERATE_LEVELS).first()
     if region is None:
         raise RatingError("invalid_region", "请选择一个县（区）、乡镇或行政村。", {"region": ["区划无效。"]})

@@ -22,7 +22,7 @@ from organization.selectors import filter_region_list, region_get_for_user, regi
 
 from . import selectors, services
 from .forms import INDICATOR_SOURCES, PrerateForm, RatingFilterForm, ScoresForm
-from .models import RatingStatus
+from .models import EDITABLE, UNDER_REVIEW, RatingStatus
 
 PAGE_SIZE = 50
 EXPIRY_DAYS = 30
@@ -35,8 +35,11 @@ ACTION_LABELS = {
     "submit": "提交",
     "review": "乡镇审核通过",
     "approve": "县级审批通过",
+    "return": "退回修改（退回村服务部）",
+    "return-to-township": "退回修改（退回乡镇）",
     "reject": "退回",
     "supersede": "被新评级取代",
+    "opinion": "银行意见",
 }
 
 
@@ -54,9 +57,11 @@ def _may_draft(user) -> bool:
 # Queue tabs: key, label, the statuses listed, the roles whose work it is (None: anyone who may
 # read ratings). Admins and the city see every tab; bank officers see effective ratings only.
 TABS = [
-    ("draft", "待提交", (RatingStatus.DRAFT,), (Role.VILLAGE_CLERK, Role.COUNTY_STAFF)),
+    ("draft", "待提交", (RatingStatus.DRAFT, RatingStatus.RETURNED), (Role.VILLAGE_CLERK, Role.COUNTY_STAFF)),
     ("submitted", "待审核", (RatingStatus.SUBMITTED,), (Role.TOWNSHIP_OFFICER, Role.COUNTY_STAFF)),
     ("reviewed", "待审批", (RatingStatus.REVIEWED,), (Role.COUNTY_STAFF,)),
+    # Bank officers: the ratings of their counties under review, to give an opinion on (同步参与).
+    ("review", "审核中", UNDER_REVIEW, (Role.BANK_OFFICER,)),
     ("approved", "已生效", (RatingStatus.APPROVED,), None),
     (
         "rejected",
@@ -75,7 +80,13 @@ BULK = {"draft": ("submit", "批量提交"), "reviewed": ("approve", "批量审�
 def _tabs_for(user) -> list[tuple]:
     roles = roles_of(user)
     everything = is_admin(user) or Role.CITY_FINANCE in roles
-    return [tab for tab in TABS if everything or tab[3] is None or roles & set(tab[3])]
+    return [
+        tab
+        for tab in TABS
+        if tab[3] is None
+        or roles & set(tab[3])
+        or (everything and tab[3] != (Role.BANK_OFFICER,))  # the others have its own tabs
+    ]
 
 
 def _default_tab(user, tabs) -> str:
@@ -113,6 +124,9 @@ def rating_list_view(request):
     if tab == "approved":
         ratings = ratings.order_by("valid_until", "id")
     page, query = paginate(request, ratings, PAGE_SIZE)
+    opinions = selectors.opinion_summary(r.pk for r in page if r.status in UNDER_REVIEW)
+    for rating in page:
+        rating.opinion = opinions.get(rating.pk)
     bulk = BULK.get(tab) if _is_county(user) else None
     return render(
         request,
@@ -194,22 +208,37 @@ def rating_detail_view(request, pk):
         action = request.POST.get("action", "")
         comment = request.POST.get("reason") or request.POST.get("comment") or ""
         try:
-            services.rating_transition(actor=user, rating=rating, action=action, comment=comment)
+            if action == "opinion":
+                agrees = request.POST.get("agrees")
+                if agrees not in ("yes", "no"):
+                    raise services.RatingError("invalid", "请选择同意或不同意。")
+                services.rating_opinion_record(
+                    actor=user, rating=rating, agrees=agrees == "yes", comment=request.POST.get("comment", "")
+                )
+            else:
+                services.rating_transition(actor=user, rating=rating, action=action, comment=comment)
         except Forbidden as exc:  # may see the rating, may not do this to it (API.md: 403)
             raise PermissionDenied(exc.message) from None
         except ApplicationError as exc:
             messages.error(request, exc.message)
         else:
-            labels = {"submit": "已提交", "review": "已审核", "approve": "已批准", "reject": "已退回"}
+            labels = {
+                "submit": "已提交", "review": "已审核", "approve": "已批准", "reject": "已退回",
+                "return": "已退回修改", "opinion": "已记录银行意见",
+            }  # fmt: skip
             messages.success(request, f"{labels.get(action, '已处理')}：{rating.household}")
         return redirect("credit_rating:detail", pk=rating.pk)
     events = [{"event": e, "label": ACTION_LABELS.get(e.action, e.action)} for e in rating.events.all()]
     actions = services.rating_actions_for(user=user, rating=rating)
+    opinions = selectors.rating_opinions(rating=rating)
     return render(
         request,
         "credit_rating/detail.html",
         {
             "rating": rating,
+            "opinions": opinions,
+            "my_opinion": next((o for o in opinions if o.officer_id == user.pk), None),
+            "disagreements": sum(1 for o in opinions if not o.agrees),
             "household": rating.household,
             "breakdown": _breakdown(rating),
             "events": events,
@@ -299,8 +328,8 @@ def rating_edit_view(request, pk):
     household = rating.household
     if not has_role_over(user, household.village_id, services.DRAFTERS):
         raise PermissionDenied("只有本村金融扶贫服务部或县中心可以评分。")
-    if rating.status != RatingStatus.DRAFT:
-        messages.error(request, "只有草稿状态的评级可以修改评分。")
+    if rating.status not in EDITABLE:
+        messages.error(request, "只有草稿或退回修改的评级可以修改评分。")
         return redirect("credit_rating:detail", pk=rating.pk)
     initial = {code: value for code, value in rating.scores.items()}
     form = ScoresForm(request.POST or None, scorecard=rating.scorecard, initial=initial)

@@ -136,7 +136,7 @@ PAGE_ACTIONS = {
     "loans:action": sorted(LOAN_ACTIONS),
     "risk_fund:claim-action": sorted(CLAIM_BUTTONS),
     "subsidy:action": sorted(BATCH_ACTIONS),
-    "credit_rating:detail": ["submit", "review", "approve", "reject"],
+    "credit_rating:detail": ["submit", "review", "approve", "return", "reject", "opinion"],
     "households:detail": ["reveal"],
 }
 # What the pages' forms read, with and without the prefix a workflow form carries (its action).
@@ -145,7 +145,7 @@ FORM_FIELDS = {
     "finding": "normal", "note": "市级", "decision_no": "市〔2018〕1号", "mode": "employment",
     "start_date": "2018-01-01", "annual_benefit": "100.00", "kind": "deposit", "source": "市财政",
     "fund_share": "80", "bank_share": "20", "bank": "PSBC", "head_name": "市级", "status": "poor",
-    "member_count": "1", "labor_count": "1", "legal_rep": "市级", "name": "市级",
+    "member_count": "1", "labor_count": "1", "legal_rep": "市级", "name": "市级", "agrees": "yes",
 }  # fmt: skip
 DATE_FIELDS = ("paid_on", "received_on", "disbursed_on", "decided_on", "end_date", "checked_on", "valid_from")
 

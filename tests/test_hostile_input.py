@@ -279,6 +279,10 @@ CASES: dict[str, Case] = {
     "ratings_approve_create": Case("county_staff", _comment, lambda w: {"id": w["ratings"]["reviewed"].pk}),
     "ratings_reject_create": Case("township_a", lambda w: {"reason": "评分依据不足"},
                                   lambda w: {"id": w["ratings"]["submitted"].pk}),
+    "ratings_return_create": Case("township_a", lambda w: {"reason": "评分依据不足"},
+                                  lambda w: {"id": w["ratings"]["submitted"].pk}),
+    "ratings_opinions_create": Case("bank_x", lambda w: {"agrees": False, "comment": "收入偏高"},
+                                    lambda w: {"id": w["ratings"]["submitted"].pk}),
     "ratings_prerate_create": Case("county_staff", lambda w: {"region": "411722100201"}),
     "enterprises_create": Case("county_staff", lambda w: {
         "name": "上蔡县甲镇绿源种植专业合作社", "credit_code": credit_code_for(800), "kind": "cooperative",

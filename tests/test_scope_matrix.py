@@ -438,7 +438,7 @@ def _rating_world(w) -> dict:
 
 
 def _rating_target(w, target, method):
-    body = {"scores": {}} if method == "PATCH" else {"reason": "矩阵", "comment": "矩阵"}
+    body = {"scores": {}} if method == "PATCH" else {"reason": "矩阵", "comment": "矩阵", "agrees": False}
     return {"pk": _rating_world(w)[target].pk}, {}, body
 
 
@@ -499,8 +499,9 @@ POST_FOR_OUTSIDE_HOUSEHOLD = {
                    "nobody": "a1"}.items()
 }  # fmt: skip
 
-# Outsiders of a rating: as for its household; the bank of 上蔡 also misses b1's (in progress).
-RATING_OUTSIDERS = {**HOUSEHOLD_OUTSIDERS, "bank_x": "b1"}
+# Outsiders of a rating: as for its household (the bank of 上蔡 sees b1's, under review: it may give
+# an opinion; it misses 西平's x1).
+RATING_OUTSIDERS = HOUSEHOLD_OUTSIDERS
 RATING_INSIDERS = {
     ("a1", "GET"): "township_a", ("a1", "PATCH"): "village_a1", ("a1", "POST"): "county_staff",
     ("b1", "GET"): "township_b", ("b1", "PATCH"): "county_staff", ("b1", "POST"): "township_b",
@@ -534,7 +535,7 @@ RATING_ROUTES: dict[str, object] = {
             "township_a": _households("a1"),
             "township_b": _households("b1"),
             "village_a1": _households("a1"),
-            "bank_x": _households("a1"),  # b1's rating is in progress: not the banks' to see
+            "bank_x": _households("a1", "b1"),  # b1's is under review: the banks see it (同步参与)
             "bank_y": _households("x1"),
             "city": _households("a1", "b1", "x1"),
             "admin": _households("a1", "b1", "x1"),
@@ -556,6 +557,21 @@ RATING_ROUTES: dict[str, object] = {
     "rating-review": _rating_transition_case(),
     "rating-approve": _rating_transition_case(),
     "rating-reject": _rating_transition_case(),
+    "rating-return": _rating_transition_case(),
+    "rating-opinions": Object(
+        methods=("GET", "POST"),
+        targets=RATING_OUTSIDERS,
+        insiders={
+            ("a1", "GET"): "township_a",
+            ("b1", "GET"): "bank_x",
+            ("b1", "POST"): "bank_x",
+            ("x1", "GET"): "bank_y",
+            ("a1", "POST"): "village_a1",
+            ("x1", "POST"): "admin",
+        },
+        request=_rating_target,
+        untouched=_rating_snapshot,
+    ),
     "rating-prerate": Object(
         methods=("POST",),
         targets={

@@ -224,7 +224,7 @@ def test_outsiders_get_404_on_every_rating_route(api, personas, households, work
         assert_error(
             client.patch(f"/api/v1/ratings/{rating.pk}/", {"scores": {}}, format="json"), 404, "not_found"
         )
-        for action in ("submit", "review", "approve", "reject"):
+        for action in ("submit", "review", "approve", "return", "reject", "opinions"):
             assert_error(
                 client.post(f"/api/v1/ratings/{rating.pk}/{action}/", {"reason": "x"}, format="json"),
                 404,
@@ -235,9 +235,11 @@ def test_outsiders_get_404_on_every_rating_route(api, personas, households, work
             client.post("/api/v1/ratings/", {"household": a1, "scores": {}}, format="json"), 404, "not_found"
         )
         assert client.get("/api/v1/ratings/").json()["count"] == 0
-    # The bank of 上蔡 sees the household but not the rating in progress.
-    assert_error(api(personas["bank_x"]).get(f"/api/v1/ratings/{rating.pk}/"), 404, "not_found")
     assert Rating.objects.get().status == "submitted"
+    # The bank of 上蔡 sees the rating under review (it may give an opinion), not the village's draft.
+    assert api(personas["bank_x"]).get(f"/api/v1/ratings/{rating.pk}/").status_code == 200
+    draft = workflow(households["b1"])
+    assert_error(api(personas["bank_x"]).get(f"/api/v1/ratings/{draft.pk}/"), 404, "not_found")
 
 
 def test_list_filters_and_pages(api, personas, households, workflow):
@@ -267,7 +269,8 @@ def test_list_query_count_does_not_grow(api, personas, regions, scorecards, djan
 def test_detail_query_count_is_bounded(api, personas, households, workflow, django_assert_num_queries):
     rating = workflow(households["a1"], to=RatingStatus.APPROVED)
     client = api(personas["county_staff"])
-    with django_assert_num_queries(5):  # scope, the rating with its joins, events+actors (2), indicators
+    # scope, the rating with its joins, events+actors (2), indicators, the banks' opinions
+    with django_assert_num_queries(6):
         assert client.get(f"/api/v1/ratings/{rating.pk}/").status_code == 200
 
 

@@ -15,7 +15,7 @@ from django.utils import timezone
 from common.clock import today
 from common.models import AuditEntry
 from credit_rating import services
-from credit_rating.models import CreditLineFreeze, Rating, RatingEvent, Scorecard
+from credit_rating.models import CreditLineFreeze, Rating, RatingEvent, RatingOpinion, Scorecard
 from households.models import Household
 from organization.models import User
 
@@ -37,7 +37,15 @@ def test_demo_ratings_in_every_state_and_idempotent():
     assert all(c.indicators.count() == 11 and c.grades.count() == 5 for c in cards)
 
     states = dict(Rating.objects.values_list("status").annotate(n=Count("id")))
-    assert set(states) == {"draft", "submitted", "reviewed", "approved", "rejected", "superseded"}, states
+    assert set(states) == {
+        "draft", "submitted", "reviewed", "approved", "rejected", "superseded", "returned",
+    }, states  # fmt: skip
+    returned = Rating.objects.get(status="returned")
+    assert returned.return_reason and returned.events.last().action == "return"
+    opinions = RatingOpinion.objects.select_related("rating")
+    assert sorted(o.agrees for o in opinions) == [False, True]
+    assert all(o.rating.status == "reviewed" for o in opinions)
+    assert opinions.get(agrees=False).comment
     eligible = Household.objects.filter(status__in=("poor", "lifted"))
     approved = Rating.objects.filter(status="approved", household__in=eligible).values("household").distinct()
     assert approved.count() > eligible.count() / 2  # most poor and lifted households are rated
@@ -51,10 +59,10 @@ def test_demo_ratings_in_every_state_and_idempotent():
     assert CreditLineFreeze.objects.filter(lifted_at__isnull=True).count() == 1
 
     before = (Rating.objects.count(), RatingEvent.objects.count(), Scorecard.objects.count(),
-              CreditLineFreeze.objects.count())  # fmt: skip
+              CreditLineFreeze.objects.count(), RatingOpinion.objects.count())  # fmt: skip
     seed()
     after = (Rating.objects.count(), RatingEvent.objects.count(), Scorecard.objects.count(),
-             CreditLineFreeze.objects.count())  # fmt: skip
+             CreditLineFreeze.objects.count(), RatingOpinion.objects.count())  # fmt: skip
     assert after == before
 
 
@@ -110,7 +118,7 @@ def test_walk_through_on_the_demo_city(client):
     users = {u.username: u for u in User.objects.all()}
     village = Household.objects.filter(village_id="411722100201")
     household = (
-        village.exclude(ratings__status__in=("draft", "submitted", "reviewed"))
+        village.exclude(ratings__status__in=("draft", "returned", "submitted", "reviewed"))
         .order_by("household_no")
         .first()
     )
@@ -131,6 +139,8 @@ def test_walk_through_on_the_demo_city(client):
     client.force_login(users["county_411722"])
     queue = page(client, "/ratings/")
     assert f'name="ids" value="{rating.pk}"' in queue and "批量审批" in queue
+    disagreed = RatingOpinion.objects.get(agrees=False)  # the banks' opinions, on the rating page
+    assert disagreed.comment in page(client, f"/ratings/{disagreed.rating_id}/")
     follow = html.unescape(client.post("/ratings/bulk/", {"action": "approve", "ids": [rating.pk]}, follow=True)
                            .content.decode())  # fmt: skip
     assert "已审批 1 条" in follow

@@ -37,7 +37,7 @@ def active_tab(page: str) -> str:
         ("village_a1", ["draft", "approved", "rejected", "all"], "draft"),
         ("township_a", ["submitted", "approved", "rejected", "all"], "submitted"),
         ("county_staff", ["draft", "submitted", "reviewed", "approved", "rejected", "all"], "reviewed"),
-        ("bank_x", ["approved", "all"], "approved"),
+        ("bank_x", ["review", "approved", "all"], "approved"),
         ("city", ["draft", "submitted", "reviewed", "approved", "rejected", "all"], "approved"),
         ("admin", ["draft", "submitted", "reviewed", "approved", "rejected", "all"], "approved"),
         ("nobody", ["approved", "all"], "approved"),
@@ -64,12 +64,15 @@ def test_each_queue_lists_its_work(client_for, personas, households, workflow):
     assert "批量审批" not in county and "批量提交" not in county  # bulk: the draft and reviewed tabs only
 
 
-def test_bank_sees_effective_ratings_only(client_for, personas, households, workflow):
+def test_bank_sees_effective_ratings_and_those_under_review(client_for, personas, households, workflow):
     approved = workflow(households["a1"], to=RatingStatus.APPROVED)
-    submitted = workflow(households["b1"], to=RatingStatus.SUBMITTED)
+    draft = workflow(households["b1"])
     page = page_text(client_for(personas["bank_x"]).get("/ratings/?tab=all"))
-    assert f'href="/ratings/{approved.pk}/"' in page and f'href="/ratings/{submitted.pk}/"' not in page
-    assert client_for(personas["bank_x"]).get(f"/ratings/{submitted.pk}/").status_code == 404
+    assert f'href="/ratings/{approved.pk}/"' in page and f'href="/ratings/{draft.pk}/"' not in page
+    assert client_for(personas["bank_x"]).get(f"/ratings/{draft.pk}/").status_code == 404
+    services.rating_submit(actor=personas["county_staff"], rating=draft)  # under review: the bank's to see
+    page = page_text(client_for(personas["bank_x"]).get("/ratings/?tab=review"))
+    assert f'href="/ratings/{draft.pk}/"' in page and f'href="/ratings/{approved.pk}/"' not in page
     page = page_text(client_for(personas["bank_x"]).get(f"/ratings/{approved.pk}/"))
     assert "得分明细" in page and 'id="do-' not in page and "修改评分" not in page
 
@@ -171,9 +174,10 @@ def test_rating_page_shows_the_breakdown_and_the_timeline(client_for, personas, 
     [
         ("draft", "village_a1", ["submit"]),
         ("draft", "township_a", []),
-        ("submitted", "township_a", ["review", "reject"]),
+        ("submitted", "township_a", ["review", "return", "reject"]),
+        ("submitted", "bank_x", ["opinion"]),
         ("submitted", "village_a1", []),
-        ("reviewed", "county_staff", ["approve", "reject"]),
+        ("reviewed", "county_staff", ["approve", "return", "reject"]),
         ("reviewed", "township_a", ["reject"]),
         ("approved", "county_staff", []),
         ("approved", "bank_x", []),
@@ -287,7 +291,7 @@ def test_form_is_for_drafters(client_for, personas, households, workflow, person
 def test_edit_only_a_draft(client_for, personas, households, workflow):
     rating = workflow(households["a1"], to=RatingStatus.SUBMITTED)
     response = client_for(personas["village_a1"]).get(f"/ratings/{rating.pk}/edit/", follow=True)
-    assert "只有草稿状态的评级可以修改评分" in page_text(response)
+    assert "只有草稿或退回修改的评级可以修改评分" in page_text(response)
 
 
 # --- the household page -------------------------------------------------------------------------

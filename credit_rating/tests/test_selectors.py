@@ -9,7 +9,7 @@ from django.http import Http404
 
 from common.clock import today
 from credit_rating import selectors, services
-from credit_rating.models import RatingStatus
+from credit_rating.models import Rating, RatingStatus
 from households.tests.factories import HouseholdFactory
 
 from .factories import RatingFactory
@@ -40,7 +40,7 @@ def rated(personas, households, scorecards, workflow):
         ("township_a", {"a1"}),
         ("township_b", {"b1"}),
         ("village_a1", {"a1"}),
-        ("bank_x", {"a1"}),  # b1 is work in progress: banks see effective ratings only
+        ("bank_x", {"a1", "b1"}),  # b1 is under review: banks see it (to give an opinion)
         ("bank_y", {"x1"}),
         ("city", {"a1", "b1", "x1"}),
         ("admin", {"a1", "b1", "x1"}),
@@ -52,10 +52,20 @@ def test_rating_list_is_scoped(personas, rated, persona, expected):
     assert seen == {rated[k].pk for k in expected}
 
 
-def test_bank_gets_404_for_work_in_progress(personas, rated):
+@pytest.mark.parametrize("status", ["draft", "returned", "rejected"])
+def test_bank_gets_404_for_the_villages_work_and_refusals(personas, rated, status):
+    Rating.objects.filter(pk=rated["b1"].pk).update(status=status)
     with pytest.raises(Http404):
         selectors.rating_get_for_user(user=personas["bank_x"], pk=rated["b1"].pk)
     assert selectors.rating_get_for_user(user=personas["bank_x"], pk=rated["a1"].pk) == rated["a1"]
+
+
+@pytest.mark.parametrize("status", ["submitted", "reviewed"])
+def test_bank_reads_a_rating_under_review_of_its_county_only(personas, rated, status):
+    Rating.objects.filter(pk=rated["b1"].pk).update(status=status)
+    assert selectors.rating_get_for_user(user=personas["bank_x"], pk=rated["b1"].pk) == rated["b1"]
+    with pytest.raises(Http404):
+        selectors.rating_get_for_user(user=personas["bank_y"], pk=rated["b1"].pk)
 
 
 @pytest.mark.parametrize("pk", [999999, "x", None])

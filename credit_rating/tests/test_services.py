@@ -477,7 +477,7 @@ def test_reject_needs_a_reason(workflow, personas, households, reason):
     error = refused(
         "reason_required", services.rating_reject, actor=personas["township_a"], rating=rating, reason=reason
     )
-    assert error.errors == {"reason": ["请填写退回原因。"]}
+    assert error.message == "退回须填写原因。" and error.errors == {"reason": ["请填写原因。"]}
 
 
 def test_township_rejects_a_submitted_rating(workflow, personas, households):
@@ -637,12 +637,20 @@ def test_actions_offered(workflow, personas, households, clerk_and_officer):
     assert services.rating_actions_for(user=personas["bank_x"], rating=rating) == []
     services.rating_submit(actor=personas["village_a1"], rating=rating)
     rating.refresh_from_db()
-    assert services.rating_actions_for(user=personas["township_a"], rating=rating) == ["review", "reject"]
+    assert services.rating_actions_for(user=personas["township_a"], rating=rating) == [
+        "review",
+        "return",
+        "reject",
+    ]
     assert services.rating_actions_for(user=personas["county_staff"], rating=rating) == ["reject"]
+    assert services.rating_actions_for(user=personas["bank_x"], rating=rating) == ["opinion"]
     services.rating_review(actor=personas["township_a"], rating=rating)
     rating.refresh_from_db()
-    assert services.rating_actions_for(user=personas["county_staff"], rating=rating) == ["approve", "reject"]
+    assert services.rating_actions_for(user=personas["county_staff"], rating=rating) == [
+        "approve", "return", "reject",
+    ]  # fmt: skip
     assert services.rating_actions_for(user=personas["township_a"], rating=rating) == ["reject"]
+    assert services.rating_actions_for(user=personas["bank_y"], rating=rating) == []  # 西平's bank
 
 
 # --- batch pre-rating -----------------------------------------------------------------------------
