@@ -90,7 +90,49 @@ def seed() -> LoanSeedResult:
     from .daily import run_daily_jobs
 
     result.classified = run_daily_jobs(as_of=day)
+    with transaction.atomic():
+        _seed_controls(day, result)
     return result
+
+
+# --- the controls at work (上蔡县) ------------------------------------------------------------------
+
+CONTROLS_COUNTY = "411722"
+RETURN_REASON = "请补充养殖场地租赁合同，并核实借款人联系电话后重新提交。"
+
+
+def _seed_controls(day: datetime.date, result: LoanSeedResult) -> None:
+    """After the daily job: an application the township returned for correction, a loan approved
+    in BAD_VILLAGE before it tripped (the bank's disbursement is refused until the county resumes
+    the breaker), and a loss loan's write-off proposed by the bank, waiting for a second person."""
+    actors = _Actors(CONTROLS_COUNTY)
+    if not actors.complete or Loan.objects.filter(status=LoanStatus.RETURNED).exists():
+        return  # seeded before
+    candidates = _candidates(CONTROLS_COUNTY, day)
+    in_demo_village = [c for c in candidates if c[0].household.village_id == f"{CONTROLS_COUNTY}100201"]
+    if in_demo_village:
+        rating, head = in_demo_village[0]
+        loan = services.loan_create(
+            actor=actors.clerk, household=rating.household, borrower=head, bank=actors.bank,
+            amount=min(Decimal("30000.00"), rating.credit_line), term_months=24, purpose=Purpose.PLANTING,
+            repayment_method="quarterly_interest_bullet",
+        )  # fmt: skip
+        loan = services.loan_transition(actor=actors.clerk, loan=loan, action="submit")
+        services.loan_transition(actor=actors.township, loan=loan, action="return", comment=RETURN_REASON)
+        result.in_progress_created += 1
+    in_bad_village = [c for c in candidates if c[0].household.village_id == BAD_VILLAGE]
+    if in_bad_village:
+        _seed_ready_for_approval(*in_bad_village[0], actors, day, approved=True)
+        result.in_progress_created += 1
+    loss = (
+        Loan.objects.filter(county_id=CONTROLS_COUNTY, status=LoanStatus.ACTIVE, classification="loss")
+        .order_by("-dpd", "id")
+        .first()
+    )
+    if loss is not None:
+        services.loan_write_off(
+            actor=actors.bank_officer, loan=loss, reason="long_overdue", comment="多次催收无果"
+        )
 
 
 def _seed_fund(county: str, actors: _Actors, result: LoanSeedResult) -> None:
@@ -301,20 +343,28 @@ def _seed_in_progress(county: str, actors: _Actors, day: datetime.date, result: 
         result.in_progress_created += 1
 
 
-def _seed_ready_for_approval(rating, head, actors: _Actors, day: datetime.date) -> None:
-    """Written as history (the services would date the recommendation today)."""
+def _seed_ready_for_approval(
+    rating, head, actors: _Actors, day: datetime.date, approved: bool = False
+) -> None:
+    """Written as history (the services would date the recommendation today); `approved`: the
+    bank approved it yesterday, and it waits for disbursement."""
     household = rating.household
     amount = min(Decimal("40000.00"), rating.credit_line)
     loan = Loan.objects.create(
         household=household, borrower=head, area=household.village, township_id=household.village.parent_id,
         county_id=household.village_id[:6], bank=actors.bank, amount=amount, term_months=36,
-        rate=services.benchmark_rate(36, on=day), purpose=Purpose.PLANTING, status=LoanStatus.RECOMMENDED,
+        rate=services.benchmark_rate(36, on=day), purpose=Purpose.PLANTING,
+        status=LoanStatus.APPROVED if approved else LoanStatus.RECOMMENDED,
         notice_ends_on=day - datetime.timedelta(days=2), created_by=actors.clerk,
     )  # fmt: skip
     loan.loan_no = f"L{loan.county_id}{loan.pk:07d}"
     loan.save(update_fields=["loan_no"])
-    # The history of a loan that would be disbursed in 5 days: recommended 7 days ago.
-    events = _history_events(loan, actors, day + datetime.timedelta(days=5), False)[:4]
+    # The history of a loan that would be disbursed in 5 days (recommended 7 days ago), or of one
+    # approved yesterday (due to be disbursed today).
+    if approved:
+        events = _history_events(loan, actors, day + datetime.timedelta(days=2), False)[:5]
+    else:
+        events = _history_events(loan, actors, day + datetime.timedelta(days=5), False)[:4]
     LoanEvent.objects.bulk_create(events)
     audit_record_many(_event_entries(events))
 
@@ -326,6 +376,7 @@ def describe(result: LoanSeedResult) -> str:
     lines = summary_lines(result.classified) if result.classified else []
     lines.append(
         f"演示：各县演示村（如上蔡县 411722100201）有草稿、已提交、乡镇已审核、公示中的申请和一笔公示期满待银行审批的贷款；"
-        f"村 {BAD_VILLAGE} 不良率高，日终任务将其熔断。"
+        f"村 {BAD_VILLAGE} 不良率高，日终任务将其熔断；该村一笔熔断前已审批的贷款不能放款，须县级确认恢复后再办理。"
+        f"上蔡县还有一笔乡镇退回修改的申请，和一笔银行已申请核销、待第二人审批的损失类贷款。"
     )
     return "\n".join(lines)
