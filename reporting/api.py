@@ -36,7 +36,8 @@ class FiguresSerializer(serializers.Serializer):
     rating_coverage = serializers.DecimalField(**MONEY)
     principal_outstanding = serializers.DecimalField(**MONEY)
     npl_principal = serializers.DecimalField(**MONEY)
-    npl_ratio = serializers.DecimalField(**MONEY)
+    npl_ratio = serializers.DecimalField(**MONEY, help_text="不良贷款余额 / 贷款余额（核销本金不在其中）")
+    written_off_principal = serializers.DecimalField(**MONEY, help_text="截至数据日期累计核销的本金")
     subsidy_paid = serializers.DecimalField(**MONEY)
     fund_balance = serializers.DecimalField(**MONEY, allow_null=True)
     # Beyond API.md's list:

@@ -6,8 +6,9 @@ dated figures are exact (households and ratings, cumulative borrowers from disbu
 paid, fund balance) and the loan balances are rebuilt from the ledger, since the loans only keep
 today's balance and class:
 - principal outstanding on a date = amount − the principal of the loan's repayments paid on or
-  before it, for loans disbursed by then (closed ones included until repaid; written-off loans as
-  their repayments leave them);
+  before it − the principal written off on or before it, for loans disbursed by then (closed ones
+  included until repaid; a written-off loan until its write-off date, then in the written-off
+  figure, which collect_written_off dates exactly);
 - non-performing on a date = the oldest instalment still unsettled today fell due at least the
   policy's substandard_min_dpd days before it (the demo borrowers pay on the due date or never, so
   this is what the daily job would have said then);
@@ -57,14 +58,16 @@ def collect_past_loans(leaves: rollups.Leaves, *, as_of: datetime.date, counties
         Loan.objects.filter(status__in=rollups.LENT, disbursed_on__lte=as_of)
         .annotate(repaid=Coalesce(Subquery(repaid), Decimal(0)), oldest=Subquery(oldest_unpaid.values("due_date")[:1]))
         .values_list("county_id", "area_id", "household_id", "household__village_id", "household__status",
-                     "amount", "repaid", "oldest")
+                     "amount", "repaid", "oldest", "written_off_principal", "written_off_on")
     )  # fmt: skip
     bands = {}
     borrowers, covered = defaultdict(set), defaultdict(Decimal)
     for leaf in leaves.values():  # collect_borrowers' figure is today's
         leaf.borrowed_households_current = 0
-    for county, area, household, village, status, amount, repaid, oldest in rows:
+    for county, area, household, village, status, amount, repaid, oldest, written_off, written_off_on in rows:
         outstanding = amount - repaid
+        if written_off_on is not None and written_off_on <= as_of:
+            outstanding -= written_off
         if outstanding <= 0:
             continue
         if county not in bands:

@@ -39,6 +39,7 @@ COLUMNS = [
     ("评级授信面（%）", "rating_coverage", 12, "0.00"),
     ("贷款余额（元）", "principal_outstanding", 16, "#,##0.00"),
     ("不良贷款余额（元）", "npl_principal", 16, "#,##0.00"), ("不良率（%）", "npl_ratio", 10, "0.00"),
+    ("累计核销本金（元）", "written_off_principal", 16, "#,##0.00"),
     ("累计拨付贴息（元）", "subsidy_paid", 16, "#,##0.00"),
     ("风险补偿金余额（元）", "fund_balance", 18, "#,##0.00"),
     ("放大倍数使用率（%）", "leverage_used", 14, "0.00"),

@@ -32,6 +32,7 @@ class RegionRollup(models.Model):
     rated_households = models.PositiveIntegerField("评级授信户数", default=0)
     principal_outstanding = BigMoneyField("贷款余额", default=0)
     npl_principal = BigMoneyField("不良贷款余额", default=0)
+    written_off_principal = BigMoneyField("累计核销本金", default=0)
     subsidy_paid = BigMoneyField("累计拨付贴息", default=0)
     fund_balance = BigMoneyField("风险补偿金余额", null=True, blank=True)
     covered_outstanding = BigMoneyField("补偿金覆盖贷款余额", null=True, blank=True)

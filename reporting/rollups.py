@@ -11,11 +11,17 @@ Definitions (DOMAIN.md "Targets and assessment"):
 - registered households: status poor, lifted or monitored (建档立卡); `households` counts every
   household on file (the base of rating coverage, as credit_rating.selectors.rating_coverage);
 - borrowed, cumulative: registered households with a loan disbursed on or before the date (active,
-  closed or written off since); current: those with an active loan with principal outstanding;
+  proposed for write-off, closed or written off since); current: those with an outstanding loan
+  (active or proposed for write-off) with principal outstanding;
 - rated: households (any status) with a rating approved on or before the date and valid on it
   (a superseded rating counts for the dates it was in force);
-- principal outstanding and NPL principal (次级 + 可疑 + 损失): the active loans, household and
-  enterprise, as the loans app last classified them;
+- principal outstanding and NPL principal (次级 + 可疑 + 损失): the outstanding loans (active or
+  proposed for write-off: a proposal is still on the books until a second person approves it),
+  household and enterprise, as the loans app last classified them; the NPL ratio is NPL principal
+  over principal outstanding (a written-off loan is in neither);
+- written-off principal (核销本金): the principal of the loans written off on or before the date,
+  cumulative, shown beside the NPL figures (the breaker's ratio counts the recent ones, loans.daily;
+  the dashboards keep it a figure of its own);
 - subsidy paid: the paying lines of the settlement batches paid on or before the date;
 - fund balance, covered principal and leverage cap: risk_fund.selectors.leverage_by_county, for
   counties; the city's are the sums of its counties'. None below a county.
@@ -38,7 +44,7 @@ from django.db.models import Count, Q, Sum
 
 from credit_rating.models import Rating, RatingStatus
 from households.models import Household, HouseholdStatus
-from loans.models import NPL_CLASSES, Loan, LoanStatus
+from loans.models import NPL_CLASSES, OUTSTANDING_STATUSES, Loan, LoanStatus
 from organization.models import Region
 from organization.scoping import prefix_q
 
@@ -46,7 +52,7 @@ from .models import RegionRollup
 
 REGISTERED = (HouseholdStatus.POOR, HouseholdStatus.LIFTED, HouseholdStatus.MONITORED)
 # A loan in one of these was disbursed at some point.
-LENT = (LoanStatus.ACTIVE, LoanStatus.CLOSED, LoanStatus.WRITTEN_OFF)
+LENT = (LoanStatus.ACTIVE, LoanStatus.WRITE_OFF_PROPOSED, LoanStatus.CLOSED, LoanStatus.WRITTEN_OFF)
 ROLLUP_LEVELS = (Region.Level.VILLAGE, Region.Level.TOWNSHIP, Region.Level.COUNTY, Region.Level.CITY)
 ZERO = Decimal("0.00")
 
@@ -62,6 +68,7 @@ class Figures:
     rated_households: int = 0
     principal_outstanding: Decimal = ZERO
     npl_principal: Decimal = ZERO
+    written_off_principal: Decimal = ZERO
     subsidy_paid: Decimal = ZERO
     fund_balance: Decimal | None = None
     covered_outstanding: Decimal | None = None
@@ -99,8 +106,9 @@ def collect_households(leaves: Leaves, *, as_of: datetime.date, counties=None) -
 
 def collect_borrowers(leaves: Leaves, *, as_of: datetime.date, counties=None) -> None:
     """Registered households with a household loan disbursed by `as_of`, and those with principal
-    outstanding, per village, each household once however many loans it has."""
-    current = Q(status=LoanStatus.ACTIVE, principal_outstanding__gt=0)
+    outstanding, per village, each household once however many loans it has (one outstanding at a
+    time, by the database, but any number closed or written off before it)."""
+    current = Q(status__in=OUTSTANDING_STATUSES, principal_outstanding__gt=0)
     rows = (
         Loan.objects.filter(
             _in(counties, "county__code"), household__isnull=False, household__status__in=REGISTERED,
@@ -133,7 +141,9 @@ def collect_ratings(leaves: Leaves, *, as_of: datetime.date, counties=None) -> N
 
 def collect_loans(leaves: Leaves, *, as_of: datetime.date, counties=None) -> None:
     rows = (
-        Loan.objects.filter(_in(counties, "county__code"), status=LoanStatus.ACTIVE, disbursed_on__lte=as_of)
+        Loan.objects.filter(
+            _in(counties, "county__code"), status__in=OUTSTANDING_STATUSES, disbursed_on__lte=as_of
+        )
         .values("area_id")
         .annotate(
             total=Sum("principal_outstanding"),
@@ -144,6 +154,20 @@ def collect_loans(leaves: Leaves, *, as_of: datetime.date, counties=None) -> Non
     for row in rows:
         leaves[row["area_id"]].principal_outstanding = row["total"] or ZERO
         leaves[row["area_id"]].npl_principal = row["npl"] or ZERO
+
+
+def collect_written_off(leaves: Leaves, *, as_of: datetime.date, counties=None) -> None:
+    """The principal written off (the second person's approval) on or before `as_of`, per area."""
+    rows = (
+        Loan.objects.filter(
+            _in(counties, "county__code"), status=LoanStatus.WRITTEN_OFF, written_off_on__lte=as_of
+        )
+        .values("area_id")
+        .annotate(total=Sum("written_off_principal"))
+        .order_by()
+    )
+    for row in rows:
+        leaves[row["area_id"]].written_off_principal = row["total"] or ZERO
 
 
 def collect_subsidy(leaves: Leaves, *, as_of: datetime.date, counties=None) -> None:
@@ -182,6 +206,7 @@ COLLECTORS = [
     collect_borrowers,
     collect_ratings,
     collect_loans,
+    collect_written_off,
     collect_subsidy,
     collect_funds,
 ]

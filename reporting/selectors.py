@@ -17,7 +17,8 @@ A *figures row* (one region on one date):
      "rating_coverage": Decimal,                # rated / households, percent
      "principal_outstanding": Decimal,          # money; household and enterprise loans
      "npl_principal": Decimal,
-     "npl_ratio": Decimal,                      # percent
+     "npl_ratio": Decimal,                      # percent: npl_principal / principal_outstanding
+     "written_off_principal": Decimal,          # money written off (核销) on or before as_of, cumulative
      "subsidy_paid": Decimal,                   # paid subsidy batches' lines, cumulative to as_of
      "fund_balance": Decimal | None,            # county and above; None for townships and villages
      "covered_outstanding": Decimal | None,     # the fund's covered principal (county and above)
@@ -77,7 +78,8 @@ def figures(row: RegionRollup) -> dict:
         "coverage_cumulative": row.coverage_cumulative, "coverage_current": row.coverage_current,
         "rated_households": row.rated_households, "rating_coverage": row.rating_coverage,
         "principal_outstanding": row.principal_outstanding, "npl_principal": row.npl_principal,
-        "npl_ratio": row.npl_ratio, "subsidy_paid": row.subsidy_paid, "fund_balance": row.fund_balance,
+        "npl_ratio": row.npl_ratio, "written_off_principal": row.written_off_principal,
+        "subsidy_paid": row.subsidy_paid, "fund_balance": row.fund_balance,
         "covered_outstanding": row.covered_outstanding, "leverage_cap": row.leverage_cap,
         "leverage_used": row.leverage_used,
     }  # fmt: skip

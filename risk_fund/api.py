@@ -64,7 +64,12 @@ class FundOutputSerializer(serializers.Serializer):
     name = serializers.CharField()
     on = serializers.DateField()
     balance = MoneySerializerField()
-    covered_outstanding = MoneySerializerField()
+    covered_outstanding = MoneySerializerField(help_text="在保贷款余额：已放款未结清、未代偿的本金")
+    committed = MoneySerializerField(help_text="已审批待放款：银行已审批、尚未放款的贷款金额，计入放大倍数")
+    used = MoneySerializerField(help_text="已用额度 = 在保贷款余额 + 已审批待放款（放大倍数按此计算）")
+    written_off_principal = MoneySerializerField(
+        help_text="已核销本金：本县银行已核销的贷款本金，不在在保贷款余额中"
+    )
     leverage_multiple = Percent()
     leverage_cap = MoneySerializerField()
     headroom = MoneySerializerField()
@@ -79,7 +84,8 @@ def fund_data(county, *, on) -> dict:
     lev = selectors.leverage_for(county.code, on=on)
     return {
         "county": county.code, "name": county.name, "on": on, "balance": lev.balance,
-        "covered_outstanding": lev.covered_outstanding, "leverage_multiple": lev.multiple,
+        "covered_outstanding": lev.covered_outstanding, "committed": lev.committed, "used": lev.used,
+        "written_off_principal": selectors.written_off_principal(county.code), "leverage_multiple": lev.multiple,
         "leverage_cap": lev.cap, "headroom": lev.headroom, "used_percent": lev.used_percent,
         "warning_ratio": lev.warning_ratio, "warning": lev.warning,
         "agreements": selectors.agreements_in_force(county.code, on=on),

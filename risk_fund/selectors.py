@@ -127,6 +127,18 @@ def written_off_principal(county_code: str) -> Decimal:
     return money(total or 0)
 
 
+def written_off_by_county(county_codes) -> dict[str, Decimal]:
+    """{county: principal written off} of the counties (all when None), in one GROUP BY; counties
+    without a write-off are left out."""
+    from loans.models import Loan
+
+    loans = Loan.objects.filter(written_off_principal__gt=0)
+    if county_codes is not None:
+        loans = loans.filter(county_id__in=list(county_codes))
+    rows = loans.values_list("county_id").annotate(s=Sum("written_off_principal")).order_by()
+    return {code: money(total or 0) for code, total in rows}
+
+
 def fund_lock(county_code: str) -> None:
     """The county fund's lock (its county row), held to the end of the transaction: leverage
     checks and payouts of one county run one after the other, so two approvals can never pass

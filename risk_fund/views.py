@@ -3,6 +3,8 @@ leverage gauge, agreements, ledger, claims; deposit and agreement forms for coun
 claim workflow (a bank files from its list of loans past due or from the loan; the county verifies
 and pays; recoveries afterwards). Reads through the selectors, writes through the services."""
 
+from decimal import Decimal
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
@@ -42,8 +44,13 @@ def _form_errors(form, exc: ApplicationError) -> str:
 def fund_list_view(request):
     day = today()
     counties = list(selectors.fund_list(user=request.user))
-    levels = selectors.leverage_by_county(on=day, counties=[c.code for c in counties])
-    rows = [{"county": c, "lev": levels.get(c.code)} for c in counties]
+    codes = [c.code for c in counties]
+    levels = selectors.leverage_by_county(on=day, counties=codes)
+    written_off = selectors.written_off_by_county(codes)
+    rows = [
+        {"county": c, "lev": levels.get(c.code), "written_off": written_off.get(c.code, Decimal("0.00"))}
+        for c in counties
+    ]
     return render(request, "risk_fund/list.html", {"rows": rows, "today": day})
 
 
@@ -55,6 +62,7 @@ def _fund_context(request, county, *, deposit_form=None, agreement_form=None, fa
     context = {
         "county": county,
         "lev": selectors.leverage_for(county.code, on=day),
+        "written_off": selectors.written_off_principal(county.code),
         "agreements": selectors.agreement_list(county.code),
         "in_force": in_force,
         "ledger": Paginator(ledger, PAGE_SIZE).get_page(request.GET.get("page")),

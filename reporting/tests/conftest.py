@@ -16,13 +16,15 @@ from loans.models import Classification, Loan, LoanStatus
 from loans.tests.factories import fund_deposit
 
 AS_OF = datetime.date(2019, 6, 30)
+WRITTEN_OFF_ON = datetime.date(2019, 3, 20)  # h6's loan
 C, S = Classification, LoanStatus
 
 
 def make_loan(household=None, *, enterprise=None, area=None, bank, actor, amount, outstanding=None,
-              status=S.ACTIVE, classification=C.NORMAL, disbursed_on=datetime.date(2018, 3, 1)) -> Loan:  # fmt: skip
+              status=S.ACTIVE, classification=C.NORMAL, disbursed_on=datetime.date(2018, 3, 1),
+              **fields) -> Loan:  # fmt: skip
     """A loan as the workflow leaves it, built directly: of a household (in its village) or of an
-    enterprise (in its township)."""
+    enterprise (in its township). `fields`: more of the loan's own (closed_on, written_off_...)."""
     area = household.village if household else enterprise.township
     township = area if enterprise else area.parent
     amount = Decimal(amount)
@@ -31,6 +33,7 @@ def make_loan(household=None, *, enterprise=None, area=None, bank, actor, amount
         bank=bank, amount=amount, rate=Decimal("4.75"), term_months=24, purpose="breeding", status=status,
         disbursed_on=None if status in (S.DRAFT, S.SUBMITTED) else disbursed_on, classification=classification,
         principal_outstanding=amount if outstanding is None else Decimal(outstanding), created_by=actor,
+        **fields,
     )  # fmt: skip
 
 
@@ -86,14 +89,16 @@ def city(regions, banks, personas, households):
 
     Households (status): A1 h1 = households["a1"] (poor), h2 (lifted), h3 (monitored), h4 (non_poor);
     A2 h5 (poor), h6 (poor); B1 h7 = households["b1"] (poor); X1 h8 = households["x1"] (poor), h9 (non_poor).
-    Loans (active unless said): h1 two loans, 20,000 of 30,000 outstanding (normal) and 10,000
-    (substandard); h2 one closed; h3 one only submitted; h4 5,000 (borrowed when poor, now non_poor);
-    h5 one disbursed after AS_OF; h6 one written off; h7 50,000 (loss); h8 20,000; an enterprise of
-    township A 100,000 (doubtful).
+    Loans (active unless said): h1 two loans, one after the other (the database allows one
+    outstanding loan per household): h1b 10,000 lent 2017-02-01 and closed 2018-02-01, then h1a
+    20,000 of 30,000 outstanding (normal, lent 2018-03-01); h2 one closed; h3 one only submitted;
+    h4 5,000 (borrowed when poor, now non_poor); h5 one disbursed after AS_OF; h6 one written off
+    (9,000 of principal, on 2019-03-20); h7 50,000 (loss); h8 20,000; an enterprise of township A
+    100,000 (doubtful).
     Ratings valid on AS_OF: h1, h4, h6 (superseded since, but in force on AS_OF), h8; not: h2
     (expired), h5 (approved after AS_OF).
-    Subsidy: a paid batch of 上蔡 (h1's 300, h7's 500, the enterprise's 200, h1's second loan
-    excluded), a draft batch (h2's 100: not paid). Fund: 上蔡 20,000,000 deposited 2017-01-01 and
+    Subsidy: a paid batch of 上蔡 (h1a's 300, h7's 500, the enterprise's 200, a second line of h7
+    excluded: overdue), a draft batch (h2's 100: not paid). Fund: 上蔡 20,000,000 deposited 2017-01-01 and
     1,000,000 after AS_OF; 西平 none."""
     admin, r, bank = personas["admin"], regions, banks["x"]
     h = {1: households["a1"], 7: households["b1"], 8: households["x1"]}
@@ -112,8 +117,10 @@ def city(regions, banks, personas, households):
             bank=bank,
             actor=admin,
             amount="10000",
-            classification=C.SUBSTANDARD,
-            disbursed_on=datetime.date(2019, 1, 1),
+            outstanding="0",
+            status=S.CLOSED,
+            disbursed_on=datetime.date(2017, 2, 1),
+            closed_on=datetime.date(2018, 2, 1),
         ),  # fmt: skip
         "h2": make_loan(
             h[2],
@@ -137,6 +144,8 @@ def city(regions, banks, personas, households):
             outstanding="0",
             status=S.WRITTEN_OFF,
             disbursed_on=datetime.date(2017, 3, 1),
+            written_off_principal=Decimal("9000"),
+            written_off_on=WRITTEN_OFF_ON,
         ),  # fmt: skip
         "h7": make_loan(h[7], bank=bank, actor=admin, amount="50000", classification=C.LOSS),
         "h8": make_loan(h[8], bank=banks["y"], actor=admin, amount="20000"),
@@ -164,7 +173,7 @@ def city(regions, banks, personas, households):
 
     paid_batch(r["shangcai"], bank, actor=admin, paid_on=datetime.date(2019, 4, 10),
                lines=[(loans["h1a"], "300", ""), (loans["h7"], "500", ""), (loans["ent"], "200", ""),
-                      (loans["h1b"], "0", "overdue")])  # fmt: skip
+                      (loans["h7"], "0", "overdue")])  # fmt: skip
     paid_batch(
         r["shangcai"], banks["y"], actor=admin, paid_on=None, status="draft", lines=[(loans["h2"], "100", "")]
     )

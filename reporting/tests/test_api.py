@@ -24,7 +24,7 @@ def computed(city):
 FIELDS = {
     "region", "name", "level", "registered_households", "borrowed_households_cumulative",
     "borrowed_households_current", "coverage_cumulative", "coverage_current", "rated_households", "rating_coverage",
-    "principal_outstanding", "npl_principal", "npl_ratio", "subsidy_paid", "fund_balance", "households",
+    "principal_outstanding", "npl_principal", "npl_ratio", "written_off_principal", "subsidy_paid", "fund_balance", "households",
     "covered_outstanding", "leverage_cap", "leverage_used",
 }  # fmt: skip
 
@@ -43,15 +43,21 @@ def test_the_shape_of_the_county_dashboard(api, personas, computed):
         "33.33",
         "42.86",
     )
+    # h6's 9,000 written off is its own figure, in neither the outstanding nor the NPL principal.
     assert (body["principal_outstanding"], body["npl_principal"], body["npl_ratio"]) == (
-        "185000.00",
-        "160000.00",
-        "86.49",
+        "175000.00",
+        "150000.00",
+        "85.71",
     )
+    assert body["written_off_principal"] == "9000.00"
     assert (body["subsidy_paid"], body["fund_balance"]) == ("1000.00", "20000000.00")
     assert [c["region"] for c in body["children"]] == ["411722100", "411722101"]
     town_a = body["children"][0]
-    assert set(town_a) == FIELDS and town_a["name"] == "甲镇" and town_a["npl_ratio"] == "81.48"
+    assert set(town_a) == FIELDS and town_a["name"] == "甲镇" and town_a["npl_ratio"] == "80.00"
+    assert (town_a["written_off_principal"], body["children"][1]["written_off_principal"]) == (
+        "9000.00",
+        "0.00",
+    )
     assert town_a["fund_balance"] is None
     # Past the last due date (2018-12-31): the 100 % target, behind.
     assert body["target"]["value"] == "100.00" and body["target"]["due_on"] == "2018-12-31"
@@ -119,12 +125,16 @@ def test_the_dashboard_is_a_fixed_number_of_queries(api, personas, computed, dja
         assert client.get(URL, {"region": "411722"}).status_code == 200
 
 
-def test_a_recomputed_date_is_never_served_from_the_cache(api, personas, computed, banks):
+def test_a_recomputed_date_is_never_served_from_the_cache(api, personas, computed, banks, regions):
+    from households.tests.factories import HouseholdFactory
+
     from .conftest import make_loan
 
     client = api(personas["county_staff"])
     assert client.get(URL).json()["borrowed_households_cumulative"] == 4
-    make_loan(computed["households"][5], bank=banks["x"], actor=personas["admin"], amount="1000")
+    # A new poor household of A2 borrows (h5 has its one outstanding loan already).
+    newcomer = HouseholdFactory(village=regions["village_a2"], status="poor")
+    make_loan(newcomer, bank=banks["x"], actor=personas["admin"], amount="1000")
     compute_rollups(as_of=AS_OF)
     body = client.get(URL).json()
     assert (

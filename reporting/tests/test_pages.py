@@ -154,6 +154,24 @@ def test_the_headline_and_the_table_show_the_snapshot(client_for, personas, roll
     assert f"{shangcai['coverage_cumulative']}%" in row and f"{shangcai['rating_coverage']}%" in row
 
 
+def test_written_off_principal_is_its_own_figure_beside_the_npl(client_for, personas, rolled_up):
+    """上蔡 on AS_OF: 175,000 outstanding of which 150,000 NPL; h6's 9,000 written off is neither."""
+    page = get(client_for, personas["county_staff"], "/dashboard/")
+    headline = page.split('id="headline"')[1].split('id="target-progress"')[0]
+    assert "17.50 万元" in headline and "不良 15.00 万元" in headline and "85.71%" in headline
+    written_off = headline.split('id="written-off"')[1].split("</div>")[0]
+    assert "累计核销本金" in written_off and "0.90 万元" in written_off
+    headers = re.findall(r"<th[^>]*>([^<]*)</th>", page.split('id="children-table"')[1].split("</thead>")[0])
+    column = headers.index("累计核销本金")
+    cells = {
+        code: re.findall(r"<td[^>]*>(.*?)</td>", page.split(f'id="row-{code}"')[1].split("</tr>")[0], re.S)
+        for code in ("411722100", "411722101")
+    }
+    assert (cells["411722100"][column], cells["411722101"][column]) == ("0.90", "0.00")
+    earlier = get(client_for, personas["county_staff"], f"/dashboard/?as_of={EARLIER}")
+    assert "0.00 万元" in earlier.split('id="written-off"')[1].split("</div>")[0]  # written off in 2019
+
+
 def test_the_target_and_the_projected_date_are_shown(client_for, personas, rolled_up):
     page = get(client_for, personas["county_staff"], "/dashboard/")
     target = selectors.target_progress(region_code="411722", as_of=AS_OF)

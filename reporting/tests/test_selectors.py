@@ -100,12 +100,12 @@ def test_assessment_ranks_the_counties_and_flags_the_laggards(city, personas):
         [],
     )
     assert xiping["indicators"]["fund_use"] == 0  # no fund: no cap
-    # 上蔡: (30 x 66.67 + 20 x 42.86 + 20 x 0 + 15 x 0.10 + 15 x 50) / 100; one of its two batches
-    # was paid 10 days after the period (on time), the other never.
+    # 上蔡: (30 x 66.67 + 20 x 42.86 + 20 x 0 + 15 x 0.09 + 15 x 50) / 100 = 36.0865; one of its two
+    # batches was paid 10 days after the period (on time), the other never.
     assert (shangcai["rank"], shangcai["score"]) == (2, Decimal("36.09"))
     assert shangcai["indicators"] == {
-        "coverage": Decimal("66.67"), "rating_coverage": Decimal("42.86"), "npl_ratio": Decimal("86.49"),
-        "fund_use": Decimal("0.10"), "subsidy_timeliness": Decimal("50.00"),
+        "coverage": Decimal("66.67"), "rating_coverage": Decimal("42.86"), "npl_ratio": Decimal("85.71"),
+        "fund_use": Decimal("0.09"), "subsidy_timeliness": Decimal("50.00"),
     }  # fmt: skip
     assert shangcai["scores"]["npl_ratio"] == 0
     assert [f["code"] for f in shangcai["flags"]] == ["behind_target", "npl_over_threshold"] and shangcai[

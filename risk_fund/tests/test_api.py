@@ -228,3 +228,31 @@ def test_the_schema_describes_the_routes(api, p):
     paths = schema["paths"]
     assert {"/api/v1/risk-funds/{county_code}/", "/api/v1/compensation-claims/{id}/pay/",
             "/api/v1/loans/{id}/recoveries/"} <= set(paths)  # fmt: skip
+
+
+def _approved_and_written_off(regions, banks, p):
+    """Beside the `loan` fixture's 10,000 outstanding: a 3,000 loan approved and not yet disbursed
+    (committed) and a 7,000 loan written off (its principal no longer outstanding)."""
+    from loans.models import LoanStatus
+
+    from .factories import overdue_loan
+
+    approved = overdue_loan(regions, banks, p, amount="3000.00")
+    approved.status, approved.disbursed_on, approved.principal_outstanding = LoanStatus.APPROVED, None, D(0)
+    approved.save()
+    gone = overdue_loan(regions, banks, p, amount="7000.00", days=400)
+    gone.status, gone.principal_outstanding = LoanStatus.WRITTEN_OFF, D(0)
+    gone.written_off_principal, gone.written_off_on = D("7000.00"), today()
+    gone.save()
+
+
+def test_fund_detail_shows_committed_and_written_off_beside_outstanding(api, funds, banks, p, loan):
+    _approved_and_written_off(funds, banks, p)
+    body = api(p["county_staff"]).get("/api/v1/risk-funds/411722/").json()
+    # The written-off 7,000 is its own figure, not outstanding; the gauge's used = 10,000 + 3,000.
+    assert {k: body[k] for k in ("covered_outstanding", "committed", "used", "written_off_principal", "headroom")} == {
+        "covered_outstanding": "10000.00", "committed": "3000.00", "used": "13000.00",
+        "written_off_principal": "7000.00", "headroom": "199987000.00",
+    }  # fmt: skip
+    xiping = api(p["city"]).get("/api/v1/risk-funds/411721/").json()
+    assert (xiping["committed"], xiping["used"], xiping["written_off_principal"]) == ("0.00", "0.00", "0.00")

@@ -143,3 +143,25 @@ def test_the_loan_page_tag(loan, p):
     assert "申请代偿" in render(p["bank_x"]) and render(p["county_staff"]).strip() == ""
     services.claim_file(actor=p["bank_x"], loan=loan)
     assert "银行已申请" in render(p["county_staff"])
+
+
+def test_fund_pages_show_committed_and_written_off_beside_outstanding(browser, funds, banks, p, loan):
+    from .test_api import _approved_and_written_off
+
+    _approved_and_written_off(funds, banks, p)
+    page = text(browser(p["county_staff"]).get("/risk-fund/411722/"))
+    assert 'id="fund-outstanding">10,000.00' in page and 'id="fund-committed">3,000.00' in page
+    assert 'id="fund-used">13,000.00' in page and 'id="fund-written-off">7,000.00' in page
+    gauge = page.split('id="gauge-text"')[1].split("</small>")[0]
+    assert "已用额度 13,000.00 = 在保余额 10,000.00 + 已审批待放款 3,000.00" in gauge
+    listing = text(browser(p["city"]).get("/risk-fund/"))
+    shangcai = listing.split("上蔡县</a>")[1].split("</tr>")[0]
+    cells = [c.strip() for c in shangcai.split('<td class="num">')[1:]]
+    # balance, multiple, cap, outstanding, committed, written off, headroom
+    assert [c.split("<")[0] for c in cells[3:7]] == ["10,000.00", "3,000.00", "7,000.00", "199,987,000.00"]
+    xiping = listing.split("西平县</a>")[1].split("</tr>")[0]
+    assert [c.split("<")[0].strip() for c in xiping.split('<td class="num">')[1:]][3:6] == [
+        "0.00",
+        "0.00",
+        "0.00",
+    ]

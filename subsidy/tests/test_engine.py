@@ -7,11 +7,13 @@ import datetime
 from decimal import ROUND_HALF_UP, Decimal
 
 import pytest
+import time_machine
 
 from common.money import money
 from enterprises.tests.factories import BenefitLinkFactory, EnterpriseFactory
 from households.tests.factories import HouseholdFactory
 from loans import services as loan_services
+from loans.tests.factories import rate
 from organization.tests.factories import approved_city_policy, approved_policy
 from risk_fund.models import BankAgreement
 from subsidy import engine, selectors, services
@@ -22,6 +24,7 @@ from .factories import Q1_2024, make_loan, pay
 pytestmark = pytest.mark.django_db
 
 D = datetime.date
+CHINA = datetime.timezone(datetime.timedelta(hours=8))
 AGENCY = "上蔡县农业信贷融资担保有限公司"
 
 
@@ -148,7 +151,11 @@ def test_extension_interest_earns_nothing(w):
         repay(w, item, item.instalments.get(seq=seq).due_date, seq=seq)
     last = item.instalments.get(seq=4)
     repay(w, item, last.due_date, amount=last.interest_due)  # 2023-12-31: interest only
-    loan_services.loan_extend(actor=w["p"]["bank_x"], loan=item, months=6, reason="受灾")
+    # The bank extends on the maturity date; an extension re-checks the rating on its day, so the
+    # household holds one valid then.
+    with time_machine.travel(datetime.datetime(2023, 12, 31, 12, tzinfo=CHINA), tick=False):
+        rate(item.household, actor=w["p"]["admin"])
+        loan_services.loan_extend(actor=w["p"]["bank_x"], loan=item, months=6, reason="受灾")
     extension = item.instalments.get(in_extension=True, seq=5)
     assert extension.due_date == D(2024, 3, 31)
     repay(w, item, D(2024, 3, 31), amount=extension.interest_due)
