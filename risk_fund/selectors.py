@@ -330,6 +330,14 @@ def live_claim(loan) -> CompensationClaim | None:
     return CompensationClaim.objects.filter(loan=loan).exclude(status=ClaimStatus.REJECTED).first()
 
 
+def claim_history(claim: CompensationClaim) -> QuerySet:
+    """The claim's timeline: its audit trail (claims keep no event table), oldest first. Read for a
+    claim the caller got through claim_get_for_user."""
+    from common.audit import audit_trail
+
+    return audit_trail(obj_type="claim", obj_id=claim.pk)
+
+
 def compensated(loan) -> bool:
     """Has the fund paid its share of the loan's loss?"""
     return CompensationClaim.objects.filter(loan=loan, status=ClaimStatus.PAID).exists()
@@ -376,13 +384,13 @@ def loss_of(loan, *, on: datetime.date) -> Loss:
 def claimable_loans(*, user, on: datetime.date):
     """The user's bank's loans that may be claimed on `on` by the daily job's DPD (the service
     counts again): past the county's compensation_min_dpd, without a live claim."""
-    from loans.models import Loan, LoanStatus
+    from loans.models import OUTSTANDING_STATUSES, Loan, LoanStatus
     from loans.selectors import loan_list
 
     scope = scope_for(user)
     if not scope.bank_counties and not scope.everything:
         return Loan.objects.none()
-    loans = loan_list(user=user).filter(status__in=(LoanStatus.ACTIVE, LoanStatus.WRITTEN_OFF))
+    loans = loan_list(user=user).filter(status__in=(*OUTSTANDING_STATUSES, LoanStatus.WRITTEN_OFF))
     if not scope.everything:
         loans = loans.filter(bank_loans_q(scope))
     counties = loans.filter(dpd__gt=0).values_list("county_id", flat=True).distinct().order_by()

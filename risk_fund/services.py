@@ -1,9 +1,10 @@
 """Every write to the risk compensation fund: deposits, bank agreements, compensation claims
 (bank files → county verifies → county pays) and recoveries.
 
-Maker-checker on claims: the filer cannot verify, and the verifier cannot pay (a second county
-clerk pays). Paying locks the claim and then the county (the fund's lock): two clerks paying at
-once pay once, and two claims paid at once cannot both spend the same balance.
+The claim's steps after filing are ClaimWorkflow's table (common.workflow). Maker-checker on
+claims: the filer cannot verify, and the verifier cannot pay (a second county clerk pays). Paying
+locks the claim and then the county (the fund's lock): two clerks paying at once pay once, and two
+claims paid at once cannot both spend the same balance.
 """
 
 import datetime
@@ -16,6 +17,7 @@ from common.audit import audit_record
 from common.clock import now, today
 from common.errors import ApplicationError, Forbidden
 from common.money import money
+from common.workflow import Refusal, Step, Workflow
 from organization.models import Bank, Role
 from organization.scoping import has_role_over
 from organization.selectors import policy_for
@@ -62,14 +64,6 @@ def _audit_fund_entry(entry: FundEntry, actor) -> FundEntry:
                                         "source": entry.source, "reference": entry.reference},
     )  # fmt: skip
     return entry
-
-
-def _audit_claim(claim: CompensationClaim, action: str, actor, from_status: str) -> None:
-    audit_record(
-        actor=actor, action=action, obj_type="claim", obj_id=claim.pk, label=f"{claim} 贷款{claim.loan}",
-        region=claim.county_id, from_state=from_status, to_state=claim.status,
-        detail={"dpd": claim.dpd, "fund_share": claim.fund_share, "reason": claim.reject_reason},
-    )  # fmt: skip
 
 
 # --- deposits ----------------------------------------------------------------------------------
@@ -154,30 +148,141 @@ def _assess(loan, *, on: datetime.date) -> dict:
     }  # fmt: skip
 
 
-def _check_claimable(loan, figures: dict, *, on: datetime.date) -> None:
+def _claimable_refusals(loan, figures: dict, *, on: datetime.date) -> list[Refusal]:
     min_dpd = policy_for(loan.county_id, on=on).compensation_min_dpd
     if figures["dpd"] < min_dpd:
-        raise FundError(
+        return [Refusal(
             "dpd_too_low", f"逾期{min_dpd}天及以上的贷款方可申请代偿，该笔贷款目前逾期{figures['dpd']}天。"
-        )
+        )]  # fmt: skip
     if figures["fund_share"] <= 0:
-        raise FundError("nothing_to_claim", "该笔贷款已无应由风险补偿金分担的损失，无需代偿。")
+        return [Refusal("nothing_to_claim", "该笔贷款已无应由风险补偿金分担的损失，无需代偿。")]
+    return []
+
+
+def _check_claimable(loan, figures: dict, *, on: datetime.date) -> None:
+    for code, message in _claimable_refusals(loan, figures, on=on):
+        raise FundError(code, message)
 
 
 def _claim_exists(loan) -> FundError:
     return FundError("claim_exists", f"贷款{loan}已有代偿申请，不能重复申请。")
 
 
+# --- the claim workflow (common.workflow) ------------------------------------------------------
+
+C = ClaimStatus
+COUNTY = (Role.COUNTY_STAFF,)
+CLAIM_STEPS = {
+    "verify": Step((C.FILED,), C.VERIFIED, COUNTY, "核实", checker=True, guards=("no_other_live_claim", "claimable")),
+    "pay": Step((C.VERIFIED,), C.PAID, COUNTY, "拨付", checker=True, guards=("fund_covers",)),
+    "reject": Step((C.FILED, C.VERIFIED), C.REJECTED, COUNTY, "驳回", reason=True),
+}  # fmt: skip
+# Maker-checker per step: whom the step checks, in the words of its refusal.
+CHECKER_TEXT = {
+    "verify": "代偿申请须由他人核实：您是该申请的申请人。",
+    "pay": "代偿须由核实人以外的人拨付：您已核实该申请。",
+}
+
+
+def _no_other_live_claim_guard(workflow, claim: CompensationClaim, context) -> list[Refusal]:
+    others = CompensationClaim.objects.filter(loan_id=claim.loan_id).exclude(pk=claim.pk)
+    if others.exclude(status=C.REJECTED).exists():
+        error = _claim_exists(claim.loan)
+        return [Refusal(error.code, error.message)]
+    return []
+
+
+def _claimable_guard(workflow, claim: CompensationClaim, context) -> list[Refusal]:
+    """Still past the DPD line, with a fund share, by the figures as of the step's day."""
+    return _claimable_refusals(claim.loan, _assess(claim.loan, on=context.on), on=context.on)
+
+
+def _fund_covers_guard(workflow, claim: CompensationClaim, context) -> list[Refusal]:
+    """The fund's balance covers its share. Taken under the county fund's lock (to the end of the
+    step's transaction), so two payouts at once cannot both spend the same balance."""
+    if transaction.get_connection().in_atomic_block:
+        selectors.fund_lock(claim.county_id)
+    balance = selectors.fund_balance(claim.county_id, on=context.on)
+    if balance < claim.fund_share:
+        return [Refusal(
+            "fund_insufficient",
+            f"风险补偿金余额{balance:,}元，不足代偿{claim.fund_share:,}元。请县财政补充后再拨付。",
+        )]  # fmt: skip
+    return []
+
+
+class ClaimWorkflow(Workflow):
+    """A compensation claim after the bank filed it (claim_file, recorded through `record`):
+    county staff verify it, another clerk pays it, or it is rejected. Claims keep no event table:
+    the audit trail is their history (selectors.claim_history)."""
+
+    obj_type = "claim"
+    model = CompensationClaim
+    steps = CLAIM_STEPS
+    guards = {
+        "no_other_live_claim": _no_other_live_claim_guard,
+        "claimable": _claimable_guard,
+        "fund_covers": _fund_covers_guard,
+    }
+    error = FundError
+    forbidden_text = "只有本县金融扶贫服务中心可以{label}代偿申请。"
+    state_text = "该代偿申请当前为“{state}”，不能{label}。"
+
+    def lock(self, obj):
+        return CompensationClaim.objects.select_for_update(of=("self",)).select_related("loan").get(pk=obj.pk)
+
+    def holds_role(self, user, obj, role):
+        return has_role_over(user, obj.county_id, (role,))
+
+    def worked_on(self, obj, user, action):
+        if action == "pay":
+            return obj.verified_by_id == user.pk
+        return obj.filed_by_id == user.pk
+
+    def check(self, actor, obj, action):
+        """The engine's checks, with a paid claim's own refusal and each checker step's words."""
+        try:
+            return super().check(actor, obj, action)
+        except FundError as exc:
+            if exc.code == "invalid_transition" and action == "pay" and obj.status == C.PAID:
+                raise FundError(
+                    "already_paid", f"{obj}已于{obj.paid_at:%Y-%m-%d}代偿，不能重复拨付。"
+                ) from None
+            if exc.code == "same_person_checker":
+                raise FundError(exc.code, CHECKER_TEXT[action]) from None
+            raise
+
+    def subject(self, obj):
+        return {
+            "obj_type": "claim",
+            "obj_id": obj.pk,
+            "label": f"{obj} 贷款{obj.loan}",
+            "region": obj.county_id,
+        }
+
+    def audit_detail(self, obj, *, action, comment, detail):
+        return {"dpd": obj.dpd, "fund_share": obj.fund_share, "reason": obj.reject_reason}
+
+
+CLAIM_WORKFLOW = ClaimWorkflow()
+
+
+def claim_actions_for(*, user, claim: CompensationClaim) -> list[str]:
+    """The steps the user may take on the claim now, for its page's buttons."""
+    return CLAIM_WORKFLOW.actions_for(user, claim)
+
+
 @transaction.atomic
 def claim_file(*, actor, loan) -> CompensationClaim:
-    """The lending bank claims on the fund for a loan at least compensation_min_dpd days past due."""
-    from loans.models import Loan, LoanStatus
+    """The lending bank claims on the fund for a loan at least compensation_min_dpd days past due:
+    a loan still outstanding (a write-off proposed included) or written off."""
+    from loans.models import OUTSTANDING_STATUSES, Loan, LoanStatus
     from loans.services import may_act
 
     loan = Loan.objects.select_for_update().get(pk=loan.pk)
     if not may_act(actor, loan, Role.BANK_OFFICER):
         raise Forbidden("只有贷款银行可以申请代偿。")
-    if loan.status not in (LoanStatus.ACTIVE, LoanStatus.WRITTEN_OFF):
+    if loan.status not in (*OUTSTANDING_STATUSES, LoanStatus.WRITTEN_OFF):
         raise FundError("invalid_transition", f"该笔贷款当前为“{loan.get_status_display()}”，不能申请代偿。")
     if selectors.live_claim(loan) is not None:
         raise _claim_exists(loan)
@@ -198,84 +303,45 @@ def claim_file(*, actor, loan) -> CompensationClaim:
         if selectors.live_claim(loan) is None:
             raise
         raise _claim_exists(loan) from None  # filed meanwhile by someone else
-    _audit_claim(claim, "file", actor, "")
+    CLAIM_WORKFLOW.record(claim, action="file", actor=actor, from_state="", to_state=claim.status)
     return claim
 
 
-def _lock(claim: CompensationClaim) -> CompensationClaim:
-    return CompensationClaim.objects.select_for_update().select_related("loan").get(pk=claim.pk)
-
-
-def _check_county_step(actor, claim: CompensationClaim, *, allowed: tuple[str, ...], label: str) -> None:
-    _require_manager(actor, claim.county_id, f"{label}代偿申请")
-    if claim.status == ClaimStatus.PAID and label == "拨付":
-        raise FundError("already_paid", f"{claim}已于{claim.paid_at:%Y-%m-%d}代偿，不能重复拨付。")
-    if claim.status not in allowed:
-        raise FundError("invalid_transition", f"{claim}当前为“{claim.get_status_display()}”，不能{label}。")
-
-
-@transaction.atomic
 def claim_verify(*, actor, claim: CompensationClaim) -> CompensationClaim:
     """County staff check the claim: the loan is still past the DPD line, no other claim exists,
     and the amounts are worked out again as of today (repayments may have come in)."""
-    claim = _lock(claim)
-    _check_county_step(actor, claim, allowed=(ClaimStatus.FILED,), label="核实")
-    if claim.filed_by_id == actor.pk:
-        raise FundError("same_person_checker", "代偿申请须由他人核实：您是该申请的申请人。")
-    others = CompensationClaim.objects.filter(loan_id=claim.loan_id).exclude(pk=claim.pk)
-    if others.exclude(status=ClaimStatus.REJECTED).exists():
-        raise _claim_exists(claim.loan)
-    day = today()
-    figures = _assess(claim.loan, on=day)
-    _check_claimable(claim.loan, figures, on=day)
-    for field, value in figures.items():
-        setattr(claim, field, value)
-    claim.status, claim.verified_by, claim.verified_at = ClaimStatus.VERIFIED, actor, now()
-    claim.save()
-    _audit_claim(claim, "verify", actor, ClaimStatus.FILED)
-    return claim
+
+    def change(claim: CompensationClaim) -> None:
+        for field, value in _assess(claim.loan, on=today()).items():
+            setattr(claim, field, value)
+        claim.verified_by, claim.verified_at = actor, now()
+
+    return CLAIM_WORKFLOW.run(actor=actor, obj=claim, action="verify", change=change)
 
 
-@transaction.atomic
 def claim_pay(*, actor, claim: CompensationClaim) -> CompensationClaim:
-    """The fund pays its share of the verified loss: a payout row of the ledger."""
-    claim = _lock(claim)
-    _check_county_step(actor, claim, allowed=(ClaimStatus.VERIFIED,), label="拨付")
-    if claim.verified_by_id == actor.pk:
-        raise FundError("same_person_checker", "代偿须由核实人以外的人拨付：您已核实该申请。")
-    selectors.fund_lock(claim.county_id)
-    day = today()
-    balance = selectors.fund_balance(claim.county_id, on=day)
-    if balance < claim.fund_share:
-        raise FundError(
-            "fund_insufficient",
-            f"风险补偿金余额{balance:,}元，不足代偿{claim.fund_share:,}元。请县财政补充后再拨付。",
-        )
-    claim.payout = FundEntry.objects.create(
-        county_id=claim.county_id, kind=FundEntry.Kind.PAYOUT, amount=-claim.fund_share, received_on=day,
-        source=f"代偿贷款{claim.loan}", reference=f"代偿申请#{claim.pk}", created_by=actor,
-    )  # fmt: skip
-    _audit_fund_entry(claim.payout, actor)
-    claim.status, claim.paid_by, claim.paid_at = ClaimStatus.PAID, actor, now()
-    claim.save(update_fields=["payout", "status", "paid_by", "paid_at"])
-    _audit_claim(claim, "pay", actor, ClaimStatus.VERIFIED)
-    return claim
+    """The fund pays its share of the verified loss: a payout row of the ledger, written under the
+    fund's lock the step's guard took."""
+
+    def change(claim: CompensationClaim) -> None:
+        claim.payout = FundEntry.objects.create(
+            county_id=claim.county_id, kind=FundEntry.Kind.PAYOUT, amount=-claim.fund_share, received_on=today(),
+            source=f"代偿贷款{claim.loan}", reference=f"代偿申请#{claim.pk}", created_by=actor,
+        )  # fmt: skip
+        _audit_fund_entry(claim.payout, actor)
+        claim.paid_by, claim.paid_at = actor, now()
+
+    return CLAIM_WORKFLOW.run(actor=actor, obj=claim, action="pay", change=change)
 
 
-@transaction.atomic
 def claim_reject(*, actor, claim: CompensationClaim, reason: str) -> CompensationClaim:
     """Before payment the county may turn a claim down; the bank may file again later."""
-    claim = _lock(claim)
-    _check_county_step(actor, claim, allowed=(ClaimStatus.FILED, ClaimStatus.VERIFIED), label="驳回")
-    reason = (reason or "").strip()
-    if not reason:
-        raise FundError("reason_required", "驳回须填写原因。", {"reason": ["请填写原因。"]})
-    previous = claim.status
-    claim.status, claim.rejected_by, claim.rejected_at = ClaimStatus.REJECTED, actor, now()
-    claim.reject_reason = reason[:200]
-    claim.save(update_fields=["status", "rejected_by", "rejected_at", "reject_reason"])
-    _audit_claim(claim, "reject", actor, previous)
-    return claim
+
+    def change(claim: CompensationClaim) -> None:
+        claim.rejected_by, claim.rejected_at = actor, now()
+        claim.reject_reason = (reason or "").strip()[:200]
+
+    return CLAIM_WORKFLOW.run(actor=actor, obj=claim, action="reject", comment=reason, change=change)
 
 
 # --- recoveries --------------------------------------------------------------------------------

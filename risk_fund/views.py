@@ -27,10 +27,14 @@ from .models import ClaimStatus
 PAGE_SIZE = 50
 CLAIMS_SHOWN = 20
 CLAIM_BUTTONS = {"verify": "核实无误", "pay": "拨付代偿", "reject": "驳回"}
+CLAIM_EVENT_LABELS = {"file": "银行申请", "verify": "县级核实", "pay": "拨付代偿", "reject": "驳回"}
 
 
 def _form_errors(form, exc: ApplicationError) -> str:
-    for field, errors in (exc.errors or {None: [exc.message]}).items():
+    """The refusal on the form: its field errors, else every refused rule, else its message."""
+    refused = exc.errors.get("refusals")
+    found = {None: [r["detail"] for r in refused]} if refused else exc.errors
+    for field, errors in (found or {None: [exc.message]}).items():
         for error in errors:
             form.add_error(field if field in form.fields else None, error)
     return exc.message
@@ -180,23 +184,23 @@ def claim_create_view(request, loan_id):
 
 def _claim_context(request, claim, *, bound=None, failed="") -> dict:
     user, bound = request.user, bound or {}
-    manager = services.may_manage_fund(user, claim.county_id)
-    allowed = {
-        ClaimStatus.FILED: ("verify", "reject"),
-        ClaimStatus.VERIFIED: ("pay", "reject"),
-    }.get(claim.status, ())
     actions = [
-        {
-            "name": a,
-            "label": CLAIM_BUTTONS[a],
-            "form": bound.get(a) or (ReasonForm(prefix=a) if a == "reject" else None),
-        }
-        for a in (allowed if manager else ())
-    ]
+        {"name": a, "label": CLAIM_BUTTONS[a], "form": bound.get(a) or (ReasonForm(prefix=a) if a == "reject" else None)}
+        for a in services.claim_actions_for(user=user, claim=claim)
+    ]  # fmt: skip
     may_recover = claim.status == ClaimStatus.PAID and services.may_record_recovery(user, claim.loan)
     return {
         "claim": claim,
         "actions": actions,
+        "history": [
+            {
+                "at": e.at,
+                "label": CLAIM_EVENT_LABELS.get(e.action, e.action),
+                "who": e.who,
+                "comment": e.detail.get("reason", "") if e.action == "reject" else "",
+            }
+            for e in selectors.claim_history(claim)
+        ],
         "recovered": selectors.recovered(claim),
         "recoveries": selectors.recoveries_of(claim),
         "recovery_form": (bound.get("recovery") or RecoveryForm(initial={"received_on": today()}))

@@ -8,7 +8,9 @@ overlaps a live batch of the same county and bank is refused, so two batches nev
 repayment or the same day twice; the database holds one live batch per county, bank and period
 start and one paying line per loan, kind and period start.
 
-Maker-checker: the approver must not be anyone who created or recomputed the batch.
+The steps after creation are BatchWorkflow's table (common.workflow): recompute and cancel a
+draft, approve it, mark an approved batch paid. Maker-checker: the approver must not be anyone who
+created or recomputed the batch.
 """
 
 import datetime
@@ -17,11 +19,11 @@ from django.db import IntegrityError, transaction
 from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
-from common.audit import audit_record
 from common.clock import now, today
 from common.dates import add_months
 from common.errors import ApplicationError, Forbidden
 from common.money import money
+from common.workflow import Refusal, Step, Workflow
 from organization.models import Bank, Region, Role
 from organization.scoping import has_role_over
 from organization.selectors import policy_for
@@ -30,14 +32,17 @@ from . import engine
 from .models import BatchEvent, BatchStatus, SettlementBatch
 
 S = BatchStatus
-# action -> (from statuses, to status, label)
-TRANSITIONS = {
-    "recompute": ((S.DRAFT,), S.DRAFT, "重新计算"),
-    "approve": ((S.DRAFT,), S.APPROVED, "审批"),
-    "mark-paid": ((S.APPROVED,), S.PAID, "标记已拨付"),
-    "cancel": ((S.DRAFT,), S.CANCELLED, "作废"),
-}
+# Work on a batch that keeps the worker from approving it (maker-checker).
 COMPUTING_ACTIONS = ("create", "recompute")
+COUNTY = (Role.COUNTY_STAFF,)
+PAID_ON_TEXT = "拨付日期须在审批日期之后、今天之前。"
+STEPS = {
+    "recompute": Step((S.DRAFT,), S.DRAFT, COUNTY, "重新计算"),
+    "approve": Step((S.DRAFT,), S.APPROVED, COUNTY, "审批", checker=True),
+    "mark-paid": Step((S.APPROVED,), S.PAID, COUNTY, "标记已拨付", guards=("paid_on_window",)),
+    "cancel": Step((S.DRAFT,), S.CANCELLED, COUNTY, "作废", reason=True),
+}
+TRANSITIONS = STEPS  # the name pages and older callers know
 
 
 class SubsidyError(ApplicationError):
@@ -60,20 +65,6 @@ def settlement_period(county_code: str, period_start: datetime.date) -> tuple[da
             {"period_start": [f"须为{starts}之一。"]},
         )
     return period_start, add_months(period_start, months) - datetime.timedelta(days=1)
-
-
-def _record(batch, action: str, actor, from_status: str, comment: str = "") -> None:
-    """The batch's own event and the audit entry of the change, with the batch's totals."""
-    BatchEvent.objects.create(
-        batch=batch, action=action, actor=actor, from_status=from_status, to_status=batch.status,
-        comment=comment[:500],
-    )  # fmt: skip
-    audit_record(
-        actor=actor, action=action, obj_type="subsidy_batch", obj_id=batch.pk,
-        label=f"{batch} {batch.period_start:%Y-%m-%d}", region=batch.county_id, from_state=from_status,
-        to_state=batch.status, detail={"total_amount": batch.total_amount, "lines": batch.line_count,
-                                       "comment": comment[:200]},
-    )  # fmt: skip
 
 
 def _compute(batch: SettlementBatch) -> None:
@@ -132,22 +123,12 @@ def batch_create(
     except IntegrityError:  # created meanwhile (the lock above makes this rare)
         raise SubsidyError("batch_exists", "该县、该银行本结算期已有结算批次，不能重复结算。") from None
     _compute(batch)
-    _record(batch, "create", actor, "", f"{start:%Y-%m-%d}至{end:%Y-%m-%d}")
+    BATCH_WORKFLOW.record(batch, action="create", actor=actor, from_state="", to_state=batch.status,
+                          comment=f"{start:%Y-%m-%d}至{end:%Y-%m-%d}")  # fmt: skip
     return batch
 
 
-def _lock(batch: SettlementBatch, actor, action: str) -> SettlementBatch:
-    batch = (
-        SettlementBatch.objects.select_for_update(of=("self",))
-        .select_related("county", "bank")
-        .get(pk=batch.pk)
-    )
-    sources, _, label = TRANSITIONS[action]
-    if not may_manage(actor, batch.county_id):
-        raise Forbidden(f"只有本县金融扶贫服务中心可以{label}贴息结算批次。")
-    if batch.status not in sources:
-        raise SubsidyError("invalid_transition", f"该批次当前为“{batch.get_status_display()}”，不能{label}。")
-    return batch
+# --- the workflow ------------------------------------------------------------------------------
 
 
 def has_computed(batch: SettlementBatch, actor) -> bool:
@@ -157,53 +138,105 @@ def has_computed(batch: SettlementBatch, actor) -> bool:
     )
 
 
-@transaction.atomic
+def _paid_on_window_guard(workflow, batch: SettlementBatch, context) -> list[Refusal]:
+    """The money went out between the approval and today (the step's date is the payment's)."""
+    approved_on = timezone.localdate(batch.approved_at) if batch.approved_at else None
+    if context.on > today() or (approved_on is not None and context.on < approved_on):
+        return [Refusal("invalid", PAID_ON_TEXT)]
+    return []
+
+
+class BatchWorkflow(Workflow):
+    """A settlement batch after it was computed: STEPS is the whole table; creation is
+    batch_create's (recorded through `record`)."""
+
+    obj_type = "subsidy_batch"
+    model = SettlementBatch
+    steps = STEPS
+    guards = {"paid_on_window": _paid_on_window_guard}
+    error = SubsidyError
+    forbidden_text = "只有本县金融扶贫服务中心可以{label}贴息结算批次。"
+    state_text = "该批次当前为“{state}”，不能{label}。"
+    checker_text = "贴息批次须由计算人以外的人审批：您创建或重新计算了该批次。"
+
+    def lock(self, obj):
+        return (
+            SettlementBatch.objects.select_for_update(of=("self",))
+            .select_related("county", "bank")
+            .get(pk=obj.pk)
+        )
+
+    def holds_role(self, user, obj, role):
+        return has_role_over(user, obj.county_id, (role,))
+
+    def worked_on(self, obj, user, action):
+        return has_computed(obj, user)
+
+    def subject(self, obj):
+        return {"obj_type": "subsidy_batch", "obj_id": obj.pk, "label": f"{obj} {obj.period_start:%Y-%m-%d}",
+                "region": obj.county_id}  # fmt: skip
+
+    def write_event(self, obj, *, action, actor, from_state, to_state, comment):
+        BatchEvent.objects.create(
+            batch=obj, action=action, actor=actor, from_status=from_state, to_status=to_state,
+            comment=comment[:500],
+        )  # fmt: skip
+
+    def audit_detail(self, obj, *, action, comment, detail):
+        """The batch's totals after the step, whatever the step."""
+        return {"total_amount": obj.total_amount, "lines": obj.line_count, "comment": comment[:200]}
+
+    def raise_refusals(self, found):
+        found = list(found)
+        if found and found[0].message == PAID_ON_TEXT:  # the form's field says which date is wrong
+            raise SubsidyError("invalid", PAID_ON_TEXT, {"paid_on": ["日期不在审批日至今天之间。"]})
+        super().raise_refusals(found)
+
+
+BATCH_WORKFLOW = BatchWorkflow()
+
+
+def batch_actions_for(*, user, batch: SettlementBatch) -> list[str]:
+    """The steps the user may take on the batch now, for its page's buttons."""
+    return BATCH_WORKFLOW.actions_for(user, batch)
+
+
 def batch_recompute(*, actor, batch: SettlementBatch) -> SettlementBatch:
     """A draft's lines computed again from today's data (repayments posted since)."""
-    batch = _lock(batch, actor, "recompute")
-    _compute(batch)
-    _record(batch, "recompute", actor, S.DRAFT, f"合计{batch.total_amount:,}元，{batch.line_count}条")
-    return batch
+
+    def change(batch: SettlementBatch) -> str:
+        _compute(batch)
+        return f"合计{batch.total_amount:,}元，{batch.line_count}条"
+
+    return BATCH_WORKFLOW.run(actor=actor, obj=batch, action="recompute", change=change)
 
 
-@transaction.atomic
 def batch_approve(*, actor, batch: SettlementBatch, comment: str = "") -> SettlementBatch:
-    batch = _lock(batch, actor, "approve")
-    if has_computed(batch, actor):
-        raise SubsidyError(
-            "same_person_checker", "贴息批次须由计算人以外的人审批：您创建或重新计算了该批次。"
-        )
-    batch.status, batch.approved_at = S.APPROVED, now()
-    batch.save(update_fields=["status", "approved_at"])
-    _record(batch, "approve", actor, S.DRAFT, (comment or "").strip())
-    return batch
+    def change(batch: SettlementBatch) -> None:
+        batch.approved_at = now()
+
+    return BATCH_WORKFLOW.run(actor=actor, obj=batch, action="approve", comment=comment, change=change)
 
 
-@transaction.atomic
 def batch_mark_paid(
     *, actor, batch: SettlementBatch, paid_on: datetime.date | None = None, reference: str = ""
 ) -> SettlementBatch:
-    batch = _lock(batch, actor, "mark-paid")
+    """The county's payment of an approved batch, on `paid_on` (today by default)."""
     paid_on = paid_on or today()
-    if paid_on > today() or paid_on < timezone.localdate(batch.approved_at):
-        raise SubsidyError(
-            "invalid", "拨付日期须在审批日期之后、今天之前。", {"paid_on": ["日期不在审批日至今天之间。"]}
-        )
-    batch.status, batch.paid_on, batch.payment_reference = S.PAID, paid_on, (reference or "").strip()[:100]
-    batch.save(update_fields=["status", "paid_on", "payment_reference"])
-    _record(batch, "mark-paid", actor, S.APPROVED, f"{paid_on:%Y-%m-%d} {batch.payment_reference}".strip())
-    return batch
+    reference = (reference or "").strip()[:100]
+
+    def change(batch: SettlementBatch) -> str:
+        batch.paid_on, batch.payment_reference = paid_on, reference
+        return f"{paid_on:%Y-%m-%d} {reference}".strip()
+
+    return BATCH_WORKFLOW.run(actor=actor, obj=batch, action="mark-paid", on=paid_on, change=change)
 
 
-@transaction.atomic
 def batch_cancel(*, actor, batch: SettlementBatch, reason: str) -> SettlementBatch:
     """A draft set aside (e.g. the wrong bank): its lines go, so it claims nothing."""
-    reason = (reason or "").strip()
-    if not reason:
-        raise SubsidyError("reason_required", "作废须填写原因。", {"reason": ["请填写原因。"]})
-    batch = _lock(batch, actor, "cancel")
-    engine.delete_lines(batch)
-    batch.status, batch.total_amount, batch.line_count, batch.excluded_count = S.CANCELLED, 0, 0, 0
-    batch.save(update_fields=["status", "total_amount", "line_count", "excluded_count"])
-    _record(batch, "cancel", actor, S.DRAFT, reason)
-    return batch
+
+    def change(batch: SettlementBatch) -> None:
+        engine.delete_lines(batch)
+        batch.total_amount, batch.line_count, batch.excluded_count = money(0), 0, 0
+
+    return BATCH_WORKFLOW.run(actor=actor, obj=batch, action="cancel", comment=reason, change=change)

@@ -50,6 +50,11 @@ def _service_errors(exc: ApplicationError) -> dict:
     return {None: [exc.message]} | {k: v for k, v in exc.errors.items() if k != "batch"}
 
 
+def _field_errors(exc: ApplicationError) -> dict:
+    """What a refusal says of the action form's fields (the message itself shows at the top)."""
+    return {k: v for k, v in exc.errors.items() if k not in ("batch", "refusals")}
+
+
 @login_required
 @require_safe
 def batch_list_view(request):
@@ -120,20 +125,23 @@ def batch_create_view(request):
 
 
 def _actions(user, batch, bound: dict) -> list[dict]:
+    """The buttons of the steps the user may take now (BatchWorkflow.actions_for)."""
+    return [
+        {"name": name, "label": BUTTONS[name], "secondary": name == "cancel",
+         "form": bound.get(name) or ACTION_FORMS[name](prefix=name, initial={"paid_on": today()})}
+        for name in services.batch_actions_for(user=user, batch=batch)
+    ]  # fmt: skip
+
+
+def _approval_note(user, batch, actions: list[dict]) -> str:
+    """Why a county clerk who computed the draft sees no approve button."""
+    if batch.status not in services.STEPS["approve"].sources:
+        return ""
     if not services.may_manage(user, batch.county_id):
-        return []
-    computed = services.has_computed(batch, user)
-    actions = []
-    for name, (sources, _, _) in services.TRANSITIONS.items():
-        if batch.status not in sources:
-            continue
-        form = bound.get(name) or ACTION_FORMS[name](prefix=name, initial={"paid_on": today()})
-        blocked = (
-            "须由计算人以外的人审批（您创建或重新计算了该批次）。" if name == "approve" and computed else ""
-        )
-        actions.append({"name": name, "label": BUTTONS[name], "form": form, "blocked": blocked,
-                        "secondary": name == "cancel"})  # fmt: skip
-    return actions
+        return ""
+    if any(a["name"] == "approve" for a in actions):
+        return ""
+    return "须由计算人以外的人审批（您创建或重新计算了该批次）。"
 
 
 def _detail_context(request, batch, *, bound=None, failed="") -> dict:
@@ -147,10 +155,12 @@ def _detail_context(request, batch, *, bound=None, failed="") -> dict:
          "to": STATUS_LABELS.get(e.to_status, "")}
         for e in selectors.batch_events(batch)
     ]  # fmt: skip
+    actions = _actions(request.user, batch, bound or {})
     return {
         "batch": batch,
         "totals": selectors.batch_totals(batch),
-        "actions": _actions(request.user, batch, bound or {}),
+        "actions": actions,
+        "approval_note": _approval_note(request.user, batch, actions),
         "failed": failed,
         "show": show,
         "page": page,
@@ -171,7 +181,7 @@ def batch_detail_view(request, pk):
 @require_POST
 def batch_action_view(request, pk, action):
     batch = selectors.batch_get_for_user(user=request.user, pk=pk)
-    if action not in services.TRANSITIONS:
+    if action not in services.STEPS:
         raise Http404
     form = ACTION_FORMS[action](request.POST, prefix=action)
     user = request.user
@@ -188,7 +198,7 @@ def batch_action_view(request, pk, action):
         try:
             perform(form.cleaned_data)
         except ApplicationError as exc:  # the message shows at the top of the page
-            form.add_service_errors({k: v for k, v in exc.errors.items() if k != "batch"})
+            form.add_service_errors(_field_errors(exc))
             failed, status = exc.message, refusal_status(exc)
         else:
             messages.success(request, f"已办理：{BUTTONS[action]}。")
