@@ -11,3 +11,5 @@ class LoansConfig(AppConfig):
         from .importers import RepaymentImporter
 
         registry.register(RepaymentImporter)
+
+        from . import daily, services  # noqa: F401 (their workflows: common.workflow.all_workflows)

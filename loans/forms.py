@@ -93,8 +93,11 @@ class ReasonForm(ServiceForm):
 
 
 class WriteOffForm(ServiceForm):
-    reason = forms.ChoiceField(
-        label="核销事由", choices=[("", "请选择")] + WriteOffReason.choices, required=False
+    # A select, checked by the service (which names the fixed list), as the API is.
+    reason = forms.CharField(
+        label="核销事由",
+        required=False,
+        widget=forms.Select(choices=[("", "请选择")] + WriteOffReason.choices),
     )
     comment = forms.CharField(label="补充说明", required=False, max_length=300)
 

@@ -20,7 +20,7 @@ from organization.models import Role
 from organization.scoping import has_role_over
 from organization.selectors import bank_list, filter_region_list
 
-from . import selectors, services
+from . import daily, selectors, services
 from .eligibility import Application, refusals
 from .forms import (
     CheckForm,
@@ -34,7 +34,7 @@ from .forms import (
     ServiceForm,
     WriteOffForm,
 )
-from .models import IN_PROGRESS_STATUSES, Classification, LoanStatus
+from .models import IN_PROGRESS_STATUSES, Breaker, Classification, LoanStatus
 
 PAGE_SIZE = 50
 QUEUE_SHOWN = 20
@@ -455,3 +455,42 @@ def loan_check_view(request, pk):
         return services.post_loan_check_record(actor=request.user, loan=loan, **data)
 
     return _post(request, loan, "check", form, perform, "贷后检查已记录。")
+
+
+# --- circuit breakers ----------------------------------------------------------------------------
+
+
+def _breaker_rows(user) -> list[dict]:
+    """The tripped breakers in the user's area first, then those near their line (over half of it)."""
+    rows = []
+    for breaker in daily.breaker_list(user=user).exclude(principal_outstanding=0, state=Breaker.State.NORMAL):
+        tripped = breaker.state == Breaker.State.TRIPPED
+        if not tripped and breaker.npl_ratio * 2 <= breaker.threshold:
+            continue
+        rows.append({
+            "breaker": breaker, "tripped": tripped,
+            "may_resume": tripped and "resume" in daily.BREAKER_WORKFLOW.actions_for(user, breaker),
+            "used": min(int(breaker.npl_ratio * 100 / breaker.threshold), 100) if breaker.threshold else 100,
+        })  # fmt: skip
+    rows.sort(key=lambda r: (not r["tripped"], -r["breaker"].npl_ratio))
+    return rows
+
+
+@login_required
+@require_safe
+def breaker_list_view(request):
+    return render(request, "loans/breakers.html", {"rows": _breaker_rows(request.user), "failed": ""})
+
+
+@login_required
+@require_POST
+def breaker_resume_view(request, region_code):
+    """County staff confirm that a tripped area may lend again (the ratio is recomputed now)."""
+    breaker = daily.breaker_get_for_user(user=request.user, region_code=region_code)
+    try:
+        daily.breaker_resume(actor=request.user, region_code=breaker.region_id)
+    except ApplicationError as exc:
+        context = {"rows": _breaker_rows(request.user), "failed": f"{breaker.region.name}：{exc.message}"}
+        return render(request, "loans/breakers.html", context, status=refusal_status(exc))
+    messages.success(request, f"已确认恢复{breaker.region.name}的贷款业务。")
+    return redirect("loans:breakers")

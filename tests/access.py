@@ -159,6 +159,17 @@ def _loan(w):
     return {"pk": _loan_world(w)["a1"].pk}
 
 
+def _tripped_village(w):
+    """Village A1's breaker, tripped (the access world has no daily job run)."""
+    from loans.models import Breaker  # noqa: PLC0415
+
+    Breaker.objects.get_or_create(
+        region_id="411722100201", defaults={"level": "village", "state": Breaker.State.TRIPPED, "npl_ratio": "9.00",
+                                            "threshold": "7.00"},
+    )  # fmt: skip
+    return {"region_code": "411722100201"}
+
+
 def _claim(w):
     return {"pk": claim_world(w)["claimed"]["a1"].pk}
 
@@ -336,6 +347,14 @@ PAGES: dict[str, Page] = {
         insider="village_a1",
     ),
     "loans:repayment": Page(kwargs=_loan, outsiders=OUTSIDERS_A1, post_only=True, insider="bank_x"),
+    "loans:breakers": Page(insider="county_staff"),
+    "loans:breaker-resume": Page(
+        kwargs=_tripped_village,
+        outsiders=OUTSIDERS_A1,
+        refused=("township_a", "village_a1", "bank_x", "city"),
+        post_only=True,
+        insider="county_staff",
+    ),
     "loans:check": Page(kwargs=_loan, outsiders=OUTSIDERS_A1, post_only=True, insider="township_a"),
     # --- subsidy (上蔡's batch with bank X)
     "subsidy:list": Page(insider="bank_x"),

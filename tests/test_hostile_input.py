@@ -804,6 +804,7 @@ PAGES: dict[str, list[Page]] = {
     "enterprises:edit": [Page("county_staff", lambda w: f"/enterprises/{w['enterprises']['plain'].pk}/edit/")],
     "loans:list": [Page("county_staff", lambda w: "/loans/")],
     "loans:queue": [Page("county_staff", lambda w: "/loans/queue/")],
+    "loans:breakers": [Page("county_staff", lambda w: "/loans/breakers/")],
     "loans:create": [Page("village_a1", lambda w: f"/loans/new/?household={w['homes']['free'].pk}",
                           lambda w: {"amount": "30000", "term_months": "24"})],
     "loans:edit": [Page("village_a1", lambda w: f"/loans/{w['loans']['draft'].pk}/edit/")],
@@ -839,7 +840,7 @@ PAGES: dict[str, list[Page]] = {
 }  # fmt: skip
 POST_ONLY = {
     "enterprises:recognize", "enterprises:withdraw", "enterprises:link-create", "enterprises:link-end",
-    "loans:action", "loans:repayment", "loans:check", "subsidy:action", "risk_fund:claim-action",
+    "loans:action", "loans:repayment", "loans:check", "loans:breaker-resume", "subsidy:action", "risk_fund:claim-action",
     "risk_fund:claim-recovery", "risk_fund:deposit", "risk_fund:agreement-create",
 }  # fmt: skip
 NOT_VISITED = {
