@@ -34,7 +34,7 @@ from organization.models import Bank, User
 from risk_fund.models import FundEntry
 
 from . import schedules, services
-from .eligibility import GRADE_RANK
+from .eligibility import GRADE_RANK, age_on
 from .models import Instalment, Loan, LoanEvent, LoanStatus, Purpose, Repayment, RepaymentAllocation
 
 FUND_DEPOSIT = Decimal("20000000.00")  # the first tranche for a poor county (DOMAIN.md)
@@ -108,31 +108,51 @@ def _seed_controls(day: datetime.date, result: LoanSeedResult) -> None:
     actors = _Actors(CONTROLS_COUNTY)
     if not actors.complete or Loan.objects.filter(status=LoanStatus.RETURNED).exists():
         return  # seeded before
-    candidates = _candidates(CONTROLS_COUNTY, day)
-    in_demo_village = [c for c in candidates if c[0].household.village_id == f"{CONTROLS_COUNTY}100201"]
-    if in_demo_village:
-        rating, head = in_demo_village[0]
+    # Households whose head may borrow (18-65), so that only the control shown refuses.
+    candidates = [
+        (r, h) for r, h in _candidates(CONTROLS_COUNTY, day) if 18 <= age_on(h.birth_date, day) <= 60
+    ]
+    # The demo township's officer returns it: a household of the demo village, else of its township.
+    demo_township = [c for c in candidates if c[0].household.village.parent_id == f"{CONTROLS_COUNTY}100"]
+    demo_township.sort(key=lambda c: c[0].household.village_id != f"{CONTROLS_COUNTY}100201")
+    if demo_township:
+        rating, head = demo_township[0]
         loan = services.loan_create(
-            actor=actors.clerk, household=rating.household, borrower=head, bank=actors.bank,
+            actor=actors.county, household=rating.household, borrower=head, bank=actors.bank,
             amount=min(Decimal("30000.00"), rating.credit_line), term_months=24, purpose=Purpose.PLANTING,
             repayment_method="quarterly_interest_bullet",
         )  # fmt: skip
-        loan = services.loan_transition(actor=actors.clerk, loan=loan, action="submit")
+        loan = services.loan_transition(actor=actors.county, loan=loan, action="submit")
         services.loan_transition(actor=actors.township, loan=loan, action="return", comment=RETURN_REASON)
         result.in_progress_created += 1
-    in_bad_village = [c for c in candidates if c[0].household.village_id == BAD_VILLAGE]
-    if in_bad_village:
-        _seed_ready_for_approval(*in_bad_village[0], actors, day, approved=True)
+    # Approved yesterday in BAD_VILLAGE's township, which the daily job has just tripped.
+    tripped_township = [c for c in candidates if c[0].household.village.parent_id == BAD_VILLAGE[:9]]
+    tripped_township.sort(key=lambda c: c[0].household.village_id != BAD_VILLAGE)
+    if tripped_township:
+        _seed_ready_for_approval(*tripped_township[0], actors, day, approved=True)
         result.in_progress_created += 1
-    loss = (
-        Loan.objects.filter(county_id=CONTROLS_COUNTY, status=LoanStatus.ACTIVE, classification="loss")
-        .order_by("-dpd", "id")
-        .first()
-    )
-    if loss is not None:
-        services.loan_write_off(
-            actor=actors.bank_officer, loan=loss, reason="long_overdue", comment="多次催收无果"
+    _seed_write_off_proposal()
+
+
+def _seed_write_off_proposal() -> None:
+    """A loss loan's write-off proposed by its bank, waiting for a second person: in the first
+    county after 上蔡 with one (上蔡's most overdue loans are the fund's demo claims)."""
+    for county in ALL_COUNTY_CODES:
+        actors = _Actors(county)
+        if county == CONTROLS_COUNTY or not actors.complete:
+            continue
+        loss = (
+            Loan.objects.filter(
+                county_id=county, bank=actors.bank, status=LoanStatus.ACTIVE, classification="loss"
+            )
+            .order_by("dpd", "id")
+            .first()
         )
+        if loss is not None:
+            services.loan_write_off(
+                actor=actors.bank_officer, loan=loss, reason="long_overdue", comment="多次催收无果"
+            )
+            return
 
 
 def _seed_fund(county: str, actors: _Actors, result: LoanSeedResult) -> None:
@@ -377,6 +397,6 @@ def describe(result: LoanSeedResult) -> str:
     lines.append(
         f"演示：各县演示村（如上蔡县 411722100201）有草稿、已提交、乡镇已审核、公示中的申请和一笔公示期满待银行审批的贷款；"
         f"村 {BAD_VILLAGE} 不良率高，日终任务将其熔断；该村一笔熔断前已审批的贷款不能放款，须县级确认恢复后再办理。"
-        f"上蔡县还有一笔乡镇退回修改的申请，和一笔银行已申请核销、待第二人审批的损失类贷款。"
+        f"上蔡县还有一笔乡镇退回修改的申请；另有一县一笔银行已申请核销、待第二人审批的损失类贷款（贷款台账按状态“核销待审批”筛选）。"
     )
     return "\n".join(lines)

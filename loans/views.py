@@ -405,7 +405,9 @@ def loan_action_view(request, pk, action):
     try:  # who may take the step is answered before what the form says
         services.LOAN_WORKFLOW.check(request.user, loan, action)
     except Forbidden as exc:
-        raise PermissionDenied(exc.message) from None
+        return render(
+            request, "loans/detail.html", _detail_context(request, loan, failed=exc.message), status=403
+        )
     except ApplicationError:
         pass  # the wrong state: the page shows the service's message below
     form = ACTION_FORMS.get(action, CommentForm)(request.POST, prefix=action)

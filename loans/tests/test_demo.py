@@ -4,7 +4,8 @@ village tripped, and idempotent."""
 import pytest
 from django.db.models import Sum
 
-from loans import demo
+from common.clock import today
+from loans import demo, services
 from loans.models import Breaker, Loan, LoanStatus
 from loans.selectors import principal_outstanding_from_ledger
 from organization import demo_data
@@ -32,9 +33,19 @@ def test_demo_loans_are_consistent_complete_and_idempotent(seeded):
     statuses = set(Loan.objects.filter(area__code__endswith="100201").values_list("status", flat=True))
     assert {"draft", "submitted", "township_reviewed", "recommended"} <= statuses
     assert (
-        first.classified["classification"]["loans"] == Loan.objects.filter(status=LoanStatus.ACTIVE).count()
+        first.classified["classification"]["loans"]
+        == Loan.objects.filter(status__in=(LoanStatus.ACTIVE, LoanStatus.WRITE_OFF_PROPOSED)).count()
     )
     assert Breaker.objects.get(region_id=demo.BAD_VILLAGE).state == Breaker.State.TRIPPED
+    # The controls at work (上蔡, and another county's write-off): a returned application with its reason, a loan approved before
+    # its township tripped that may not be disbursed, a loss loan's write-off awaiting a second person.
+    returned = Loan.objects.get(county_id="411722", status=LoanStatus.RETURNED)
+    assert returned.events.get(action="return").comment == demo.RETURN_REASON
+    approved = Loan.objects.get(county_id="411722", status=LoanStatus.APPROVED)
+    refused = services.LOAN_WORKFLOW.refusals(approved, actor=None, action="disburse", on=today())
+    assert "breaker_tripped" in {r.code for r in refused}
+    proposed = Loan.objects.get(status=LoanStatus.WRITE_OFF_PROPOSED)
+    assert proposed.classification == "loss" and proposed.events.filter(action="write-off").exists()
     assert (
         second.loans_created,
         second.in_progress_created,
