@@ -492,7 +492,7 @@ def breaker_resume_view(request, region_code):
     try:
         daily.breaker_resume(actor=request.user, region_code=breaker.region_id)
     except ApplicationError as exc:
-        context = {"rows": _breaker_rows(request.user), "failed": f"{breaker.region.name}：{exc.message}"}
+        context = {"rows": _breaker_rows(request.user), "failed": exc.message}
         return render(request, "loans/breakers.html", context, status=refusal_status(exc))
     messages.success(request, f"已确认恢复{breaker.region.name}的贷款业务。")
     return redirect("loans:breakers")
