@@ -266,11 +266,29 @@ CASES = {("loan", action, guard): GUARD_CASES[guard] for action in STEP_SETUP
          for guard in services.LOAN_WORKFLOW.steps[action].guards}  # fmt: skip
 CASES[("breaker", "resume", "back_under_threshold")] = Case(None, ("breaker_still_over",))
 
-# The guards of the other workflows, with the test of their own app that refuses them.
+
+def _claim_line_raised(w, claim):
+    """The county's compensation line moved past the loan's days overdue (a stricter policy row)."""
+    from organization.tests.factories import approved_policy  # noqa: PLC0415
+
+    approved_policy(county=w.regions["shangcai"], effective_from=START.date() - datetime.timedelta(days=400),
+                    compensation_min_dpd=3000)  # fmt: skip
+
+
+CLAIM_CASES = {
+    ("verify", "claimable"): Case(_claim_line_raised, ("dpd_too_low",)),
+    ("pay", "fund_covers"): Case(lambda w, claim: _fund_empty(w, claim.loan), ("fund_insufficient",)),
+}
+CASES.update({("claim", action, guard): case for (action, guard), case in CLAIM_CASES.items()})
+# A second live claim on a loan is refused by the database itself (one_live_claim_per_loan), so the
+# verify guard behind it is only reached by a race: test_a_second_live_claim_is_refused_by_the_database.
+CASES[("claim", "verify", "no_other_live_claim")] = Case(None, ("claim_exists",))
+
+# The guards of the other workflows, with the test of their own app that refuses them (their steps
+# move a rating or a settlement batch, not money out of the bank or the fund).
 OTHER_APPS_CASES = {
-    "rating": "credit_rating/tests (guards of the rating workflow)",
-    "subsidy_batch": "subsidy/tests (guards of the batch workflow)",
-    "claim": "risk_fund/tests/test_workflow.py (the verify and pay guards, nothing written on refusal)",
+    "rating": "credit_rating/tests (guards of the rating workflow, bulk approval included)",
+    "subsidy_batch": "subsidy/tests/test_workflow.py (the batch guards, nothing written on refusal)",
 }
 
 
@@ -391,6 +409,75 @@ def test_a_breaker_over_its_line_is_not_resumed(world, api, client_for, path):
     assert changed_tables(before, after) == []
     assert path == "page" or (code == 400 and "breaker_still_over" in codes)
     assert Breaker.objects.get(pk=breaker.pk).state == Breaker.State.TRIPPED
+
+
+# --- compensation claims: money out of the fund ---------------------------------------------------
+
+
+def build_claim(w: World, status: str):
+    """A claim of bank X on a loan 120 days overdue: filed by bank X, verified by the county staff."""
+    from risk_fund import services as fund_services  # noqa: PLC0415
+    from risk_fund.tests.factories import overdue_loan  # noqa: PLC0415
+
+    loan = overdue_loan(w.regions, w.banks, w.p)
+    claim = fund_services.claim_file(actor=w.p["bank_x"], loan=loan)
+    if status == "verified":
+        claim = fund_services.claim_verify(actor=w.p["county_staff"], claim=claim)
+    return claim
+
+
+CLAIM_STEP = {"verify": ("filed", "county_staff"), "pay": ("verified", "county2")}
+
+
+@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize(
+    ("action", "guard"), sorted(CLAIM_CASES), ids=[f"{a}-{g}" for a, g in sorted(CLAIM_CASES)]
+)
+def test_a_claim_step_that_breaks_a_rule_writes_nothing(world, api, client_for, action, guard, path):
+    from risk_fund import services as fund_services  # noqa: PLC0415
+
+    case = CLAIM_CASES[(action, guard)]
+    status, who = CLAIM_STEP[action]
+    with on(LATER):
+        claim = build_claim(world, status)
+        case.spoil(world, claim)
+        actor = world.p[who]
+        client = {"service": None, "api": api(actor), "page": client_for(actor)}[path]
+        before = db_fingerprint()
+        if path == "service":
+            with pytest.raises(fund_services.FundError) as refused:
+                {"verify": fund_services.claim_verify, "pay": fund_services.claim_pay}[action](
+                    actor=actor, claim=claim
+                )
+            code, codes = 400, {refused.value.code}
+        elif path == "api":
+            response = client.post(f"/api/v1/compensation-claims/{claim.pk}/{action}/", {}, format="json")
+            code, codes = response.status_code, {response.json().get("code")}
+        else:
+            response = client.post(f"/risk-fund/claims/{claim.pk}/do/{action}/", {})
+            code, codes = response.status_code, set()
+            assert "未能办理" in response.content.decode() or response.status_code == 400
+        after = db_fingerprint()
+    assert changed_tables(before, after) == [], f"{path} {action} wrote while refused"
+    assert path == "page" or (code == 400 and set(case.codes) & codes), (code, codes)
+    claim.refresh_from_db()
+    assert claim.status == status
+
+
+def test_a_second_live_claim_is_refused_by_the_database(world):
+    from django.db import IntegrityError, transaction  # noqa: PLC0415
+
+    from risk_fund.models import CompensationClaim  # noqa: PLC0415
+
+    with on(LATER):
+        claim = build_claim(world, "filed")
+        fields = {
+            f.attname: getattr(claim, f.attname)
+            for f in CompensationClaim._meta.concrete_fields
+            if not f.primary_key
+        }
+        with pytest.raises(IntegrityError), transaction.atomic():
+            CompensationClaim.objects.create(**fields)
 
 
 # --- the structure -----------------------------------------------------------------------------
