@@ -22,4 +22,6 @@ class ServiceForm(forms.Form):
         its fields (None, "refusals", ...) goes to the form as a whole."""
         for field, messages in errors.items():
             for message in messages:
+                if isinstance(message, dict):  # a workflow's refusals: [{"code", "detail"}, ...]
+                    message = message.get("detail", "")
                 self.add_error(field if field in self.fields else None, message)

@@ -10,6 +10,7 @@ from django.db import transaction
 from common.audit import audit_record
 from common.clock import now, today
 from common.errors import ApplicationError, Forbidden
+from common.workflow import Refusal, Step, Workflow
 
 from .models import (
     CITY_OWNED,
@@ -187,47 +188,97 @@ def policy_propose(*, actor, county: Region, effective_from: datetime.date, chan
     return row
 
 
-def _lock(model, row):
-    return model.objects.select_for_update().get(pk=row.pk)
+def _not_started_guard(workflow, row, context) -> list[Refusal]:
+    if row.effective_from > context.on:
+        return []
+    return [Refusal("too_late", "生效日期已到，不能再批准；请重新提出一条以后生效的调整。")]
 
 
-def _check_review(row, actor, *, approving: bool) -> None:
-    if row.status != PolicyStatus.PROPOSED:
-        raise OrganizationError("invalid_state", f"该政策调整{row.get_status_display()}，不能再复核。")
-    if approving and row.created_by_id is not None and row.created_by_id == actor.pk:
-        raise OrganizationError("same_person", "不能复核自己提出的政策调整，请由本级另一位工作人员复核。")
-    if approving and row.effective_from <= today():
-        raise OrganizationError("too_late", "生效日期已到，不能再批准；请重新提出一条以后生效的调整。")
+def _envelope_guard(workflow, row, context) -> list[Refusal]:
+    """Checked again at approval against the city row then in force for the row's date."""
+    try:
+        _check_envelope(row)
+    except OrganizationError as exc:
+        return [Refusal(exc.code, exc.message)]
+    return []
 
 
-@transaction.atomic
+class CountyPolicyWorkflow(Workflow):
+    """A county row proposed by one person (policy_propose), approved or rejected by a second
+    person of the county (or an admin); the proposer may withdraw it (reject), never approve it."""
+
+    obj_type = "county_policy"
+    model = CountyPolicy
+    steps = {
+        "approve": Step((PolicyStatus.PROPOSED,), PolicyStatus.APPROVED, (Role.COUNTY_STAFF,), "批准", checker=True,
+                        guards=("not_started", "envelope")),
+        "reject": Step((PolicyStatus.PROPOSED,), PolicyStatus.REJECTED, (Role.COUNTY_STAFF,), "驳回"),
+    }  # fmt: skip
+    guards = {"not_started": _not_started_guard, "envelope": _envelope_guard}
+    error = OrganizationError
+    reason_limit = 200
+    forbidden_text = "只有本县工作人员或系统管理员可以复核县级政策参数。"
+    state_text = "该政策调整{state}，不能再复核。"
+    state_code = "invalid_state"
+    checker_text = "不能复核自己提出的政策调整，请由本级另一位工作人员复核。"
+    checker_code = "same_person"
+
+    def lock(self, obj):
+        return self.model.objects.select_for_update().get(pk=obj.pk)
+
+    def holds_role(self, user, obj, role):
+        return may_set_county_policy(user, obj.county_id)
+
+    def worked_on(self, obj, user, action):
+        return obj.created_by_id is not None and obj.created_by_id == user.pk
+
+    def subject(self, obj):
+        return _policy_subject(obj)
+
+    def audit_detail(self, obj, *, action, comment, detail):
+        return {"reason": comment} if action == "reject" else None
+
+
+class CityPolicyWorkflow(CountyPolicyWorkflow):
+    """The same for a city row, reviewed by another 市财政局/金融办 user of the city (or an admin)."""
+
+    obj_type = "city_policy"
+    model = CityPolicy
+    steps = {
+        "approve": Step((PolicyStatus.PROPOSED,), PolicyStatus.APPROVED, (Role.CITY_FINANCE,), "批准", checker=True,
+                        guards=("not_started",)),
+        "reject": Step((PolicyStatus.PROPOSED,), PolicyStatus.REJECTED, (Role.CITY_FINANCE,), "驳回"),
+    }  # fmt: skip
+    guards = {"not_started": _not_started_guard}
+    forbidden_text = "只有市财政局/金融办或系统管理员可以复核市级政策参数。"
+
+    def holds_role(self, user, obj, role):
+        return may_set_city_policy(user, obj.city_id)
+
+
+COUNTY_POLICY_WORKFLOW, CITY_POLICY_WORKFLOW = CountyPolicyWorkflow(), CityPolicyWorkflow()
+
+
+def _review(workflow: Workflow, *, actor, policy, action: str, reason: str = ""):
+    def change(row) -> None:
+        row.reviewed_by, row.reviewed_at = actor, now()
+        if action == "reject":
+            row.review_note = (reason or "").strip()
+
+    return workflow.run(actor=actor, obj=policy, action=action, comment=reason if action == "reject" else "",
+                        change=change)  # fmt: skip
+
+
 def policy_approve(*, actor, policy: CountyPolicy) -> CountyPolicy:
     """The second person (another county staff of the county, or an admin; never the proposer)
     approves: the row is in force from its date. The envelope is checked again against the city
     row then in force."""
-    if not may_set_county_policy(actor, policy.county_id):
-        raise Forbidden("只有本县工作人员或系统管理员可以复核县级政策参数。")
-    row = _lock(CountyPolicy, policy)
-    _check_review(row, actor, approving=True)
-    _check_envelope(row)
-    row.status, row.reviewed_by, row.reviewed_at = PolicyStatus.APPROVED, actor, now()
-    row.save(update_fields=["status", "reviewed_by", "reviewed_at"])
-    _audit_policy(row, "approve", actor, PolicyStatus.PROPOSED)
-    return row
+    return _review(COUNTY_POLICY_WORKFLOW, actor=actor, policy=policy, action="approve")
 
 
-@transaction.atomic
 def policy_reject(*, actor, policy: CountyPolicy, reason: str = "") -> CountyPolicy:
     """Reject a proposal (the proposer may withdraw their own this way); it never takes effect."""
-    if not may_set_county_policy(actor, policy.county_id):
-        raise Forbidden("只有本县工作人员或系统管理员可以复核县级政策参数。")
-    row = _lock(CountyPolicy, policy)
-    _check_review(row, actor, approving=False)
-    row.status, row.reviewed_by, row.reviewed_at = PolicyStatus.REJECTED, actor, now()
-    row.review_note = (reason or "").strip()[:200]
-    row.save(update_fields=["status", "reviewed_by", "reviewed_at", "review_note"])
-    _audit_policy(row, "reject", actor, PolicyStatus.PROPOSED, {"reason": row.review_note})
-    return row
+    return _review(COUNTY_POLICY_WORKFLOW, actor=actor, policy=policy, action="reject", reason=reason)
 
 
 @transaction.atomic
@@ -252,27 +303,10 @@ def city_policy_propose(*, actor, city: Region, effective_from: datetime.date, c
     return row
 
 
-@transaction.atomic
 def city_policy_approve(*, actor, policy: CityPolicy) -> CityPolicy:
     """Another 市财政局/金融办 user of the city, or an admin; never the proposer."""
-    if not may_set_city_policy(actor, policy.city_id):
-        raise Forbidden("只有市财政局/金融办或系统管理员可以复核市级政策参数。")
-    row = _lock(CityPolicy, policy)
-    _check_review(row, actor, approving=True)
-    row.status, row.reviewed_by, row.reviewed_at = PolicyStatus.APPROVED, actor, now()
-    row.save(update_fields=["status", "reviewed_by", "reviewed_at"])
-    _audit_policy(row, "approve", actor, PolicyStatus.PROPOSED)
-    return row
+    return _review(CITY_POLICY_WORKFLOW, actor=actor, policy=policy, action="approve")
 
 
-@transaction.atomic
 def city_policy_reject(*, actor, policy: CityPolicy, reason: str = "") -> CityPolicy:
-    if not may_set_city_policy(actor, policy.city_id):
-        raise Forbidden("只有市财政局/金融办或系统管理员可以复核市级政策参数。")
-    row = _lock(CityPolicy, policy)
-    _check_review(row, actor, approving=False)
-    row.status, row.reviewed_by, row.reviewed_at = PolicyStatus.REJECTED, actor, now()
-    row.review_note = (reason or "").strip()[:200]
-    row.save(update_fields=["status", "reviewed_by", "reviewed_at", "review_note"])
-    _audit_policy(row, "reject", actor, PolicyStatus.PROPOSED, {"reason": row.review_note})
-    return row
+    return _review(CITY_POLICY_WORKFLOW, actor=actor, policy=policy, action="reject", reason=reason)

@@ -284,6 +284,15 @@ CASES.update({("claim", action, guard): case for (action, guard), case in CLAIM_
 # verify guard behind it is only reached by a race: test_a_second_live_claim_is_refused_by_the_database.
 CASES[("claim", "verify", "no_other_live_claim")] = Case(None, ("claim_exists",))
 
+# Policy rows: a stricter city row approved after the county's proposal (its cap now over the
+# envelope), or the proposal's date already come (approval would change a row in force).
+POLICY_CASES = {
+    ("county_policy", "envelope"): Case(None, ("outside_city_envelope",)),
+    ("county_policy", "not_started"): Case(None, ("too_late",)),
+    ("city_policy", "not_started"): Case(None, ("too_late",)),
+}
+CASES.update({(obj, "approve", guard): case for (obj, guard), case in POLICY_CASES.items()})
+
 # The guards of the other workflows, with the test of their own app that refuses them (their steps
 # move a rating or a settlement batch, not money out of the bank or the fund).
 OTHER_APPS_CASES = {
@@ -478,6 +487,75 @@ def test_a_second_live_claim_is_refused_by_the_database(world):
         }
         with pytest.raises(IntegrityError), transaction.atomic():
             CompensationClaim.objects.create(**fields)
+
+
+# --- policy rows: the second person's approval ----------------------------------------------------
+
+
+def build_proposal(w: World, obj: str, guard: str):
+    """A proposal made on START for a date after it, broken as the case says, on LATER."""
+    from organization import services as org_services  # noqa: PLC0415
+    from organization.tests.factories import approved_city_policy  # noqa: PLC0415
+
+    due = (
+        LATER.date() + datetime.timedelta(days=30)
+        if guard == "envelope"
+        else START.date() + datetime.timedelta(days=5)
+    )
+    with on(START):
+        if obj == "city_policy":
+            return org_services.city_policy_propose(actor=w.p["city"], city=w.regions["city"], effective_from=due,
+                                                    changes={"household_loan_cap": "45000.00"})  # fmt: skip
+        row = org_services.policy_propose(actor=w.p["county_staff"], county=w.regions["shangcai"],
+                                          effective_from=due, changes={"household_loan_cap": "48000.00"})  # fmt: skip
+    if guard == "envelope":
+        approved_city_policy(
+            city=w.regions["city"], effective_from=START.date(), household_loan_cap="40000.00"
+        )
+    return row
+
+
+POLICY_PATHS = {
+    "county_policy": ("policies", "county-rows", "county2"),
+    "city_policy": ("city-policies", "city-rows", "city2"),
+}
+
+
+@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize(
+    ("obj", "guard"), sorted(POLICY_CASES), ids=[f"{o}-{g}" for o, g in sorted(POLICY_CASES)]
+)
+def test_a_policy_approval_that_breaks_a_rule_writes_nothing(world, api, client_for, obj, guard, path):
+    from organization import services as org_services  # noqa: PLC0415
+
+    world.p["city2"] = assign(UserFactory(username="city2"), Role.CITY_FINANCE, region=world.regions["city"])
+    row = build_proposal(world, obj, guard)
+    api_base, page_base, who = POLICY_PATHS[obj]
+    actor = world.p[who]
+    with on(LATER):
+        client = {"service": None, "api": api(actor), "page": client_for(actor)}[path]
+        before = db_fingerprint()
+        if path == "service":
+            approve = (
+                org_services.city_policy_approve if obj == "city_policy" else org_services.policy_approve
+            )
+            with pytest.raises(org_services.OrganizationError) as refused:
+                approve(actor=actor, policy=row)
+            code, codes = 400, {refused.value.code}
+        elif path == "api":
+            response = client.post(f"/api/v1/{api_base}/{row.pk}/approve/", {}, format="json")
+            code, codes = response.status_code, {response.json().get("code")}
+        else:
+            response = client.post(
+                f"/policies/{page_base}/{row.pk}/review/", {f"r{row.pk}-decision": "approve"}
+            )
+            code, codes = response.status_code, set()
+            assert "未能" in response.content.decode() or "不能" in response.content.decode()
+        after = db_fingerprint()
+    assert changed_tables(before, after) == []
+    assert path == "page" or (code == 400 and set(POLICY_CASES[(obj, guard)].codes) & codes), (code, codes)
+    row.refresh_from_db()
+    assert row.status == "proposed"
 
 
 # --- the structure -----------------------------------------------------------------------------
