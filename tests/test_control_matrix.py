@@ -10,12 +10,14 @@ form, the service that imports, bulk actions and jobs call). Each try must be re
 guard's code (the page shows its message) and leave every table as it was (tests/access.py
 db_fingerprint).
 
+Covered here: loans (submit, approve, disburse, extend, renew, write-off and its approval), breaker
+resumes, compensation-claim verification and payment, a subsidy batch's payment, and the approval
+of county and city policy rows. The rating workflow's guards (OTHER_APPS_CASES) are refused in
+credit_rating/tests, its bulk approval included: a rating moves no money.
+
 Paths beyond the three: no import row and no job moves a loan or a breaker (the repayment file posts
 repayments through loans.services.repayment_post; the daily job trips breakers, set-based, and
-classifies); test_no_code_moves_a_state_outside_the_workflows proves that structurally. The other
-workflows (ratings, subsidy batches, compensation claims) have their guard cases in their own apps'
-tests where those guards are named; their steps are listed in OTHER_APPS_CASES with the test that
-refuses them.
+classifies); test_no_code_moves_a_loan_or_a_breaker_outside_the_workflows proves that structurally.
 """
 
 import datetime
@@ -293,11 +295,13 @@ POLICY_CASES = {
 }
 CASES.update({(obj, "approve", guard): case for (obj, guard), case in POLICY_CASES.items()})
 
+# A subsidy batch marked paid on a day after today (money out is recorded when it happens).
+CASES[("subsidy_batch", "mark-paid", "paid_on_window")] = Case(None, ("invalid",))
+
 # The guards of the other workflows, with the test of their own app that refuses them (their steps
-# move a rating or a settlement batch, not money out of the bank or the fund).
+# move a rating, not money).
 OTHER_APPS_CASES = {
     "rating": "credit_rating/tests (guards of the rating workflow, bulk approval included)",
-    "subsidy_batch": "subsidy/tests/test_workflow.py (the batch guards, nothing written on refusal)",
 }
 
 
@@ -487,6 +491,44 @@ def test_a_second_live_claim_is_refused_by_the_database(world):
         }
         with pytest.raises(IntegrityError), transaction.atomic():
             CompensationClaim.objects.create(**fields)
+
+
+# --- subsidy batches: the county's payment ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_a_subsidy_payment_dated_tomorrow_writes_nothing(world, api, client_for, path):
+    from subsidy import services as subsidy_services  # noqa: PLC0415
+    from subsidy.tests.factories import Q1_2024, make_loan, pay  # noqa: PLC0415
+
+    p = world.p
+    with on(LATER):
+        loan = make_loan(world.regions["village_a1"], bank=world.banks["x"], actor=p["admin"])
+        pay(loan, on=datetime.date(2024, 2, 15), actor=p["bank_x"])
+        batch = subsidy_services.batch_create(actor=p["county_staff"], county=world.regions["shangcai"],
+                                              bank=world.banks["x"], period_start=Q1_2024[0])  # fmt: skip
+        batch = subsidy_services.batch_approve(actor=p["county2"], batch=batch)
+        tomorrow = LATER.date() + datetime.timedelta(days=1)
+        client = {"service": None, "api": api(p["county_staff"]), "page": client_for(p["county_staff"])}[path]
+        before = db_fingerprint()
+        if path == "service":
+            with pytest.raises(subsidy_services.SubsidyError) as refused:
+                subsidy_services.batch_mark_paid(actor=p["county_staff"], batch=batch, paid_on=tomorrow)
+            code, codes = 400, {refused.value.code}
+        elif path == "api":
+            response = client.post(f"/api/v1/subsidy/batches/{batch.pk}/mark-paid/",
+                                   {"paid_on": tomorrow.isoformat(), "reference": "ZF-1"}, format="json")  # fmt: skip
+            code, codes = response.status_code, {response.json().get("code")}
+        else:
+            response = client.post(f"/subsidy/{batch.pk}/do/mark-paid/",
+                                   {"mark-paid-paid_on": tomorrow.isoformat(), "mark-paid-reference": "ZF-1"})  # fmt: skip
+            code, codes = response.status_code, set()
+            assert "拨付日期" in response.content.decode()
+        after = db_fingerprint()
+    assert changed_tables(before, after) == []
+    assert path == "page" or (code == 400 and "invalid" in codes), (code, codes)
+    batch.refresh_from_db()
+    assert batch.status == "approved"
 
 
 # --- policy rows: the second person's approval ----------------------------------------------------
