@@ -298,11 +298,14 @@ CASES.update({(obj, "approve", guard): case for (obj, guard), case in POLICY_CAS
 # A subsidy batch marked paid on a day after today (money out is recorded when it happens).
 CASES[("subsidy_batch", "mark-paid", "paid_on_window")] = Case(None, ("invalid",))
 
-# The guards of the other workflows, with the test of their own app that refuses them (their steps
-# move a rating, not money).
-OTHER_APPS_CASES = {
-    "rating": "credit_rating/tests (guards of the rating workflow, bulk approval included)",
-}
+# A rating whose scores are not all entered cannot go a step further (its credit line would rest on
+# them): tried through the county's bulk submit and approve too.
+RATING_STEPS = {"submit": ("draft", "village_a1"), "review": ("submitted", "township_a"),
+                "approve": ("reviewed", "county_staff")}  # fmt: skip
+CASES.update(
+    {("rating", action, "scores_complete"): Case(None, ("incomplete_scores",)) for action in RATING_STEPS}
+)
+OTHER_APPS_CASES: dict[str, str] = {}  # every workflow's guards have their cases here
 
 
 def test_every_guard_has_a_case():
@@ -491,6 +494,61 @@ def test_a_second_live_claim_is_refused_by_the_database(world):
         }
         with pytest.raises(IntegrityError), transaction.atomic():
             CompensationClaim.objects.create(**fields)
+
+
+# --- ratings: the bulk path too ----------------------------------------------------------------------
+
+
+def build_rating(w: World, status: str):
+    from credit_rating.models import Scorecard  # noqa: PLC0415
+    from credit_rating.tests.factories import RatingFactory, publish_default  # noqa: PLC0415
+
+    county = w.regions["shangcai"]
+    card = Scorecard.objects.filter(county=county).first() or publish_default(county)
+    household = HouseholdFactory(village=w.regions["village_a1"])
+    return RatingFactory(household=household, scorecard=card, drafted_by=w.p["village_a1"], status=status,
+                         scores={})  # fmt: skip
+
+
+BULK_PATHS = {"submit": "county_staff", "approve": "county_staff"}
+
+
+RATING_PATHS = [(a, p) for a in sorted(RATING_STEPS) for p in PATHS] + [
+    (a, "bulk") for a in sorted(BULK_PATHS)
+]
+
+
+@pytest.mark.parametrize(("action", "path"), RATING_PATHS, ids=[f"{a}-{p}" for a, p in RATING_PATHS])
+def test_a_rating_with_scores_missing_goes_no_further(world, api, client_for, action, path):
+    from credit_rating import services as rating_services  # noqa: PLC0415
+
+    status, who = RATING_STEPS[action]
+    with on(LATER):
+        rating = build_rating(world, status)
+        actor = world.p[BULK_PATHS[action] if path == "bulk" else who]
+        client = None if path == "service" else (api(actor) if path == "api" else client_for(actor))
+        before = db_fingerprint()
+        if path == "service":
+            with pytest.raises(rating_services.RatingError) as refused:
+                rating_services.rating_transition(actor=actor, rating=rating, action=action)
+            codes = {refused.value.code}
+        elif path == "api":
+            response = client.post(f"/api/v1/ratings/{rating.pk}/{action}/", {}, format="json")
+            assert response.status_code == 400
+            codes = {response.json().get("code")}
+        elif path == "page":
+            response = client.post(f"/ratings/{rating.pk}/", {"action": action}, follow=True)
+            assert "未评分" in html.unescape(response.content.decode())
+            codes = {"incomplete_scores"}
+        else:
+            response = client.post("/ratings/bulk/", {"action": action, "ids": [rating.pk]}, follow=True)
+            assert "未评分" in html.unescape(response.content.decode())
+            codes = {"incomplete_scores"}
+        after = db_fingerprint()
+    assert changed_tables(before, after) == []
+    assert "incomplete_scores" in codes
+    rating.refresh_from_db()
+    assert rating.status == status
 
 
 # --- subsidy batches: the county's payment ---------------------------------------------------------
