@@ -117,9 +117,14 @@ def _queue_steps(user) -> list[tuple]:
 
 
 def work_queue(*, user) -> dict[str, QuerySet[Loan]]:
-    """What waits for the user, by the step they can take (the services check again)."""
+    """What waits for the user, by the step they can take (the services check again). The village's
+    drafts come with the applications returned to it for correction, which it submits again."""
     mine = loan_list(user=user)
-    return {action: mine.filter(status=status) for action, status, _ in _queue_steps(user)}
+    queue = {}
+    for action, status, _ in _queue_steps(user):
+        statuses = (status, LoanStatus.RETURNED) if action == "submit" else (status,)
+        queue[action] = mine.filter(status__in=statuses)
+    return queue
 
 
 def work_queue_count(*, user) -> int:

@@ -45,7 +45,7 @@ EVENT_LABELS = {"create": "录入申请", "close": "结清"} | {k: t.label for k
 AUDIT_LABELS = EVENT_LABELS | {"repay": "还款", "classify": "五级分类", "post-loan-check": "贷后检查"}
 STATE_LABELS = STATUS_LABELS | dict(Classification.choices)
 QUEUE_HEADINGS = {
-    "submit": "待提交的草稿",
+    "submit": "待提交的草稿和退回修改的申请",
     "township-review": "待乡镇审核",
     "county-recommend": "待县级推荐",
     "approve": "待银行审批",

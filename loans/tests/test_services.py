@@ -551,3 +551,53 @@ def test_cached_outstanding_matches_the_ledger_after_many_repayments(active_loan
     active_loan.refresh_from_db()
     assert active_loan.principal_outstanding == principal_outstanding_from_ledger(active_loan)
     assert Instalment.objects.filter(loan=active_loan, settled=True).count() >= 1
+
+
+# --- return for correction (退回修改) -----------------------------------------------------------
+
+
+def test_a_returned_application_is_corrected_and_submitted_again(lending, personas, banks):
+    from loans.selectors import work_queue
+
+    p = personas
+    loan = walk(
+        apply(lending["a1"], actor=p["village_a1"], bank=banks["x"]), to=LoanStatus.SUBMITTED, personas=p
+    )
+    refused("reason_required", services.loan_transition, actor=p["township_a"], loan=loan, action="return")
+    with pytest.raises(Forbidden):  # the step's reviewer returns it, not another
+        services.loan_transition(actor=p["county_staff"], loan=loan, action="return", comment="请补充")
+    loan = services.loan_transition(
+        actor=p["township_a"], loan=loan, action="return", comment="请补充养殖证明"
+    )
+    assert loan.status == LoanStatus.RETURNED and services.last_return(loan).comment == "请补充养殖证明"
+    assert loan in work_queue(user=p["village_a1"])["submit"]
+    with pytest.raises(Forbidden):
+        services.loan_update(actor=p["township_a"], loan=loan, changes={"amount": Decimal("20000.00")})
+    loan = services.loan_update(actor=p["village_a1"], loan=loan, changes={"amount": Decimal("20000.00")})
+    assert loan.amount == Decimal("20000.00") and loan.events.last().action == "edit"
+    loan = services.loan_transition(actor=p["village_a1"], loan=loan, action="submit")
+    # The township that returned it reviews it again (a return is not work on the application).
+    loan = services.loan_transition(actor=p["township_a"], loan=loan, action="township-review")
+    assert loan.status == LoanStatus.TOWNSHIP_REVIEWED
+    refused(
+        "invalid_transition",
+        services.loan_update,
+        actor=p["village_a1"],
+        loan=loan,
+        changes={"term_months": 12},
+    )
+
+
+def test_an_application_refused_at_submission_stays_an_editable_draft(lending, personas, banks):
+    p = personas
+    loan = apply(lending["a1"], actor=p["village_a1"], bank=banks["x"], amount="45000.00")  # line: 40,000
+    refused(
+        "exceeds_credit_line", services.loan_transition, actor=p["village_a1"], loan=loan, action="submit"
+    )
+    loan.refresh_from_db()
+    assert loan.status == LoanStatus.DRAFT and services.may_edit(p["village_a1"], loan)
+    loan = services.loan_update(actor=p["village_a1"], loan=loan, changes={"amount": Decimal("40000.00")})
+    assert (
+        services.loan_transition(actor=p["village_a1"], loan=loan, action="submit").status
+        == LoanStatus.SUBMITTED
+    )
