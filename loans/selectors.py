@@ -108,6 +108,7 @@ QUEUE_STEPS = (
     ("county-recommend", LoanStatus.TOWNSHIP_REVIEWED, (Role.COUNTY_STAFF,)),
     ("approve", LoanStatus.RECOMMENDED, (Role.BANK_OFFICER,)),
     ("disburse", LoanStatus.APPROVED, (Role.BANK_OFFICER,)),
+    ("write-off-approve", LoanStatus.WRITE_OFF_PROPOSED, (Role.BANK_OFFICER, Role.COUNTY_STAFF)),
 )
 
 

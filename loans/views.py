@@ -50,6 +50,7 @@ QUEUE_HEADINGS = {
     "county-recommend": "待县级推荐",
     "approve": "待银行审批",
     "disburse": "待放款",
+    "write-off-approve": "待第二人审批的核销申请",
 }
 # The button of each action on a loan's page, and the form it takes.
 BUTTONS = {
@@ -131,7 +132,8 @@ def loan_queue_view(request):
             }
         )
     # Maker-checker: the loans the user worked on wait for someone else.
-    shown = [loan.pk for s in sections if services.TRANSITIONS[s["action"]].checker for loan in s["loans"]]
+    checks = [s for s in sections if s["action"] in ("township-review", "county-recommend", "approve")]
+    shown = [loan.pk for s in checks for loan in s["loans"]]
     worked = selectors.loans_worked_on(user=user, loan_ids=shown) if shown else set()
     return render(
         request,
