@@ -10,7 +10,6 @@ from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import F
 from django.utils import timezone
 
 from common.audit import audit_record
@@ -611,8 +610,9 @@ def repayment_post(
     Instalment.objects.bulk_update(
         [a.instalment for a in allocations], ["interest_paid", "principal_paid", "settled"]
     )
+    # From the locked row, not F(): SQLite would subtract in floating point (test_repayment_cents).
     Loan.objects.filter(pk=loan.pk).update(
-        principal_outstanding=F("principal_outstanding") - repayment.principal_part
+        principal_outstanding=loan.principal_outstanding - repayment.principal_part
     )
     loan.refresh_from_db(fields=["principal_outstanding"])
     audit_record(
