@@ -685,3 +685,17 @@ def test_no_code_moves_a_loan_or_a_breaker_outside_the_workflows():
                     if STATE_WRITE.search(line):
                         offenders.append(f"{relative}:{number}: {line.strip()}")
     assert offenders == []
+
+
+def test_the_fingerprint_sees_every_kind_of_write(world):
+    """What 'nothing written' rests on: an insert, an update and a delete each change the digest."""
+    before = db_fingerprint()
+    household = HouseholdFactory(village=world.regions["village_a1"])
+    inserted = db_fingerprint()
+    type(household).objects.filter(pk=household.pk).update(head_name="改名")
+    updated = db_fingerprint()
+    Member.objects.filter(household=household).delete()
+    deleted = db_fingerprint()
+    assert "households.household" in changed_tables(before, inserted)
+    assert changed_tables(inserted, updated) == ["households.household"]
+    assert "households.member" in changed_tables(updated, deleted)
