@@ -19,6 +19,11 @@ class ResidentId:
     gender: str  # "male" | "female"
 
 
+def age_on(birth_date: datetime.date, on: datetime.date) -> int:
+    """Full years (周岁) on `on`."""
+    return on.year - birth_date.year - ((on.month, on.day) < (birth_date.month, birth_date.day))
+
+
 def normalize(value: str) -> str:
     """Full-width digits and letters become ASCII; spaces go; a lower-case x becomes X."""
     return unicodedata.normalize("NFKC", value or "").replace(" ", "").strip().upper()

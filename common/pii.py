@@ -38,8 +38,12 @@ def lookup_hash(value: str) -> str:
     return hmac.new(settings.PII_HASH_KEY.encode(), value.encode(), hashlib.sha256).hexdigest()
 
 
-def mask(value: str, keep_start: int = 6, keep_end: int = 4) -> str:
-    """411722199001011234 -> 411722********1234."""
+def mask(value: str, keep_start: int = 0, keep_end: int = 4) -> str:
+    """An ID number keeps only its last 4: 41172219900101123X -> **************123X.
+
+    Not the first 6 and the last 4 as GB/T 35273 examples do: the 8 digits between are the birth
+    date, which pages show beside the number, so that mask gave the whole number back. The area
+    code is left out too: with the village shown, it narrows nothing and only helps a guess."""
     if not value:
         return ""
     if len(value) <= keep_start + keep_end:
@@ -48,4 +52,6 @@ def mask(value: str, keep_start: int = 6, keep_end: int = 4) -> str:
 
 
 def mask_account(value: str) -> str:
+    """6228480402564890018 -> 6228***********0018: the first 4 name the bank (shown anyway), and
+    nothing shown beside an account number tells its middle digits."""
     return mask(value, keep_start=4, keep_end=4)

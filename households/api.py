@@ -8,25 +8,45 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from common.api import MoneySerializerField, paginated_response, paginated_schema
+from organization.permissions import can_view_full_pii
 
 from . import exports, selectors, services
 from .models import HouseholdStatus
 
 
 class MemberOutputSerializer(serializers.Serializer):
+    """birth_date only for callers who may see the household's full numbers (county staff of the
+    county, the bank's own applicants and borrowers, admins): the masked ID number hides exactly
+    the birth date's 8 digits. Every caller gets age."""
+
     name = serializers.CharField()
     relation = serializers.CharField()
-    id_number_masked = serializers.CharField(source="id_masked")
+    id_number_masked = serializers.CharField(
+        source="id_masked", help_text="身份证号，仅显示后4位，如 **************123X。"
+    )
     gender = serializers.CharField()
-    birth_date = serializers.DateField()
+    birth_date = serializers.DateField(
+        required=False,
+        help_text="出生日期。仅对有权查看该户完整证件号的角色返回（本县县级工作人员、本行申请户和借款户的"
+        "银行客户经理、管理员）；其他角色不返回此字段，只有 age。",
+    )
+    age = serializers.IntegerField(help_text="年龄（周岁，按今天计算）。所有角色都返回。")
     labor_capable = serializers.BooleanField()
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        if not self.context.get("full_pii"):
+            data.pop("birth_date", None)
+        return data
 
 
 class HouseholdOutputSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     household_no = serializers.CharField()
     head_name = serializers.CharField()
-    id_number_masked = serializers.CharField(source="head_id_masked")
+    id_number_masked = serializers.CharField(
+        source="head_id_masked", help_text="户主身份证号，仅显示后4位，如 **************123X。"
+    )
     phone = serializers.CharField()
     village_code = serializers.CharField(source="village_id")
     village_name = serializers.CharField(source="village.name")
@@ -43,6 +63,12 @@ class HouseholdOutputSerializer(serializers.Serializer):
 
 class HouseholdDetailOutputSerializer(HouseholdOutputSerializer):
     members = MemberOutputSerializer(many=True)
+
+
+def detail_data(request, household) -> dict:
+    """The household's detail for this caller: members' birth dates only with the full right."""
+    context = {"full_pii": can_view_full_pii(request.user, household)}
+    return HouseholdDetailOutputSerializer(household, context=context).data
 
 
 class MemberInputSerializer(serializers.Serializer):
@@ -105,14 +131,14 @@ class HouseholdListCreateApi(APIView):
         data.is_valid(raise_exception=True)
         household = services.household_create(actor=request.user, data=data.validated_data)
         household = selectors.household_get_for_user(user=request.user, pk=household.pk)
-        return Response(HouseholdDetailOutputSerializer(household).data, status=status.HTTP_201_CREATED)
+        return Response(detail_data(request, household), status=status.HTTP_201_CREATED)
 
 
 class HouseholdDetailApi(APIView):
     @extend_schema(responses=HouseholdDetailOutputSerializer)
     def get(self, request, pk):
         household = selectors.household_get_for_user(user=request.user, pk=pk)
-        return Response(HouseholdDetailOutputSerializer(household).data)
+        return Response(detail_data(request, household))
 
     @extend_schema(request=HouseholdInputSerializer, responses=HouseholdDetailOutputSerializer)
     def patch(self, request, pk):
@@ -121,7 +147,7 @@ class HouseholdDetailApi(APIView):
         data.is_valid(raise_exception=True)
         services.household_update(actor=request.user, household=household, data=data.validated_data)
         household = selectors.household_get_for_user(user=request.user, pk=pk)
-        return Response(HouseholdDetailOutputSerializer(household).data)
+        return Response(detail_data(request, household))
 
 
 class HouseholdPiiApi(APIView):

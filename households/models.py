@@ -10,6 +10,8 @@ from django.conf import settings
 from django.db import models
 from simple_history.models import HistoricalRecords
 
+from common import clock
+from common.identity import age_on
 from common.money import MoneyField
 from organization.models import Region
 
@@ -152,6 +154,12 @@ class Member(models.Model):
     @property
     def is_head(self) -> bool:
         return self.relation == HEAD_RELATION
+
+    @property
+    def age(self) -> int:
+        """Full years (周岁) today: what roles without the right to full numbers see instead of the
+        birth date, which would give back the 8 digits the ID mask hides."""
+        return age_on(self.birth_date, clock.today())
 
 
 class PiiAccessLog(models.Model):

@@ -49,6 +49,7 @@ HISTORY_FIELDS = (
     "bank_name", "bank_account_masked",
 )  # fmt: skip
 MEMBER_HISTORY_FIELDS = ("name", "relation", "id_masked", "gender", "birth_date", "labor_capable")
+BIRTH_DATE_LABEL = str(Member._meta.get_field("birth_date").verbose_name)
 # A member's history row belongs to the household's row written in the same save or import (the
 # importer gives both one timestamp; a form's save writes them a moment apart).
 MEMBER_ROW_SLACK = datetime.timedelta(seconds=5)
@@ -85,11 +86,13 @@ def _field_changes(model, new, old, names) -> list[dict]:
     return changes
 
 
-def household_history(*, household: Household, limit: int = 20) -> list[dict]:
+def household_history(*, household: Household, full_pii: bool = False, limit: int = 20) -> list[dict]:
     """The household's latest history rows, newest first, each with what changed:
     [{"record": history row, "changes": [{"field", "old", "new"}], "members": [text]}].
     Old values come from the row before (one more is read for the oldest shown); member changes
-    (added, removed, or fields changed) are listed on the household row they were written with."""
+    (added, removed, or fields changed) are listed on the household row they were written with.
+    full_pii: may the reader see full numbers (can_view_full_pii)? If not, a changed birth date
+    says that it changed, not its values (they are the digits the ID mask hides)."""
     rows = list(household.history.select_related("history_user")[: limit + 1])
     shown = rows[:limit]
     entries = []
@@ -125,7 +128,10 @@ def household_history(*, household: Household, limit: int = 20) -> list[dict]:
             entry["members"].append(f"移除成员 {row.name}（{row.relation}）")
         elif before is not None:
             for change in _field_changes(Member, row, before, MEMBER_HISTORY_FIELDS):
-                entry["members"].append(
-                    f"成员 {row.name}：{change['field']} {change['old']} → {change['new']}"
-                )
+                if change["field"] == BIRTH_DATE_LABEL and not full_pii:
+                    entry["members"].append(f"成员 {row.name}：{change['field']} 已更改")
+                else:
+                    entry["members"].append(
+                        f"成员 {row.name}：{change['field']} {change['old']} → {change['new']}"
+                    )
     return entries

@@ -77,6 +77,7 @@ def household_detail_view(request, pk):
         except Forbidden as exc:
             messages.error(request, exc.message)
             status = 403
+    full_pii = can_view_full_pii(request.user, household)
     return render(
         request,
         "households/detail.html",
@@ -84,8 +85,8 @@ def household_detail_view(request, pk):
             "household": household,
             "revealed": revealed,
             "can_edit": can_edit_households_in(request.user, household.village_id),
-            "can_reveal": can_view_full_pii(request.user, household),
-            "history": selectors.household_history(household=household),
+            "can_reveal": full_pii,
+            "history": selectors.household_history(household=household, full_pii=full_pii),
         },
         status=status,
     )

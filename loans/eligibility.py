@@ -14,6 +14,7 @@ from decimal import Decimal
 from django.db import transaction
 from django.db.models import Sum
 
+from common.identity import age_on
 from common.money import money
 from common.workflow import Refusal
 from households.models import HouseholdStatus
@@ -256,8 +257,3 @@ RULES = {
     "breaker": _breaker_rule,
     "leverage": _leverage_rule,
 }
-
-
-def age_on(birth_date: datetime.date, on: datetime.date) -> int:
-    """Full years (周岁) on `on`."""
-    return on.year - birth_date.year - ((on.month, on.day) < (birth_date.month, birth_date.day))

@@ -3,7 +3,8 @@ import re
 
 import pytest
 
-from common import pii
+from common import clock, pii
+from common.identity import age_on
 from common.testing import make_resident_id
 from households.models import Household, Member, PiiAccessLog
 from households.tests.factories import HouseholdFactory
@@ -161,7 +162,7 @@ def test_list_shape(api, personas, many):
     assert API_FIELDS <= set(row)
     assert row["per_capita_income"] == "3200.00"
     assert row["poverty_causes"] == ["lack_funds"]
-    assert re.fullmatch(r"411722\*{8}\d{3}[\dX]", row["id_number_masked"])
+    assert re.fullmatch(r"\*{14}\d{3}[\dX]", row["id_number_masked"])
     assert re.fullmatch(r"6228\*+\d{4}", row["bank_account_masked"])
 
 
@@ -185,7 +186,7 @@ def test_list_default_page_size_is_50_and_max_is_500(api, personas, regions):
             head_name=f"批{n}",
             head_id_enc="x",
             head_id_hash=f"{n:064d}",
-            head_id_masked="411722********0000",
+            head_id_masked="**************0000",
             status="poor",
         )
         for n in range(501)
@@ -218,7 +219,7 @@ def test_village_clerk_creates_a_household(api, personas, regions):
     assert API_FIELDS | {"members"} <= set(body)
     assert body["household_no"] == "H-NEW-0001"
     assert body["village_code"] == "411722100201"
-    assert body["id_number_masked"] == HEAD_ID[:6] + "*" * 8 + HEAD_ID[-4:]
+    assert body["id_number_masked"] == "*" * 14 + HEAD_ID[-4:]
     assert body["bank_account_masked"] == "6228" + "*" * 11 + "8901"
     assert body["member_count"] == 3 and body["labor_count"] == 2
     assert body["per_capita_income"] == "3500.50"
@@ -228,8 +229,10 @@ def test_village_clerk_creates_a_household(api, personas, regions):
         ("赵六", "配偶", "female"),
         ("王小", "子女", "male"),
     ]
-    assert body["members"][0]["birth_date"] == "1980-05-06"
-    assert body["members"][1]["id_number_masked"] == SPOUSE_ID[:6] + "*" * 8 + SPOUSE_ID[-4:]
+    # a village clerk may not see full numbers: age, not the birth date the mask hides
+    assert body["members"][0]["age"] == age_on(datetime.date(1980, 5, 6), clock.today())
+    assert all("birth_date" not in m for m in body["members"])
+    assert body["members"][1]["id_number_masked"] == "*" * 14 + SPOUSE_ID[-4:]
     # masked values only: no full number anywhere in the response
     text = response.content.decode()
     for number in (HEAD_ID, SPOUSE_ID, CHILD_ID, ACCOUNT):
@@ -376,7 +379,7 @@ def test_patch_head_id_updates_the_head_member(api, personas, households):
     )
     assert response.status_code == 200, response.content
     body = response.json()
-    assert body["id_number_masked"] == new_id[:6] + "*" * 8 + new_id[-4:]
+    assert body["id_number_masked"] == "*" * 14 + new_id[-4:]
     head = [m for m in body["members"] if m["relation"] == "户主"]
     assert head == [
         {
@@ -384,7 +387,8 @@ def test_patch_head_id_updates_the_head_member(api, personas, households):
             "relation": "户主",
             "id_number_masked": body["id_number_masked"],
             "gender": "female",
-            "birth_date": "1975-03-04",
+            "birth_date": "1975-03-04",  # county staff may see full numbers
+            "age": age_on(datetime.date(1975, 3, 4), clock.today()),
             "labor_capable": True,
         },
     ]
