@@ -145,6 +145,8 @@ class HouseholdExportApi(APIView):
     """The household list, with the list's filters, as xlsx. ID and account numbers are masked
     unless the caller's role may see them in full (then each household is in the access log)."""
 
+    throttle_scope = "exports"
+
     @extend_schema(
         operation_id="households_export",
         parameters=[HouseholdFilterSerializer],
