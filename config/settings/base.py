@@ -212,6 +212,8 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "县级扶贫小额信贷服务：户档、评级授信、贷款、贴息、风险补偿金。",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # /api/v1/schema/ and /api/v1/docs/: signed-in callers only (session or token); anonymous: 401.
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
     "COMPONENT_SPLIT_REQUEST": True,
     # Swagger UI from our own static files: these machines reach no CDN.
     "SWAGGER_UI_DIST": "SIDECAR",
