@@ -253,7 +253,9 @@ def test_unknown_template_is_404(api, personas):
 
 
 def test_schema_documents_the_import_routes(api, personas):
-    schema = api(personas["county_staff"]).get("/api/v1/schema/", HTTP_ACCEPT="application/json").content.decode()
+    schema = (
+        api(personas["county_staff"]).get("/api/v1/schema/", HTTP_ACCEPT="application/json").content.decode()
+    )
     for path in (
         "/api/v1/imports/",
         "/api/v1/imports/{id}/",
