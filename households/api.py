@@ -8,6 +8,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from common.api import MoneySerializerField, paginated_response, paginated_schema
+from common.security import no_store
 
 from . import exports, selectors, services
 from .models import HouseholdStatus
@@ -135,7 +136,7 @@ class HouseholdPiiApi(APIView):
         revealed = services.household_reveal_pii(
             actor=request.user, household=household, channel="api", ip_address=request.META.get("REMOTE_ADDR")
         )
-        return Response(revealed)
+        return no_store(Response(revealed))
 
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -159,4 +160,6 @@ class HouseholdExportApi(APIView):
             user=request.user, filters=filters.validated_data, channel="api",
             ip_address=request.META.get("REMOTE_ADDR"),
         )  # fmt: skip
-        return FileResponse(output, as_attachment=True, filename=exports.export_filename(), content_type=XLSX)
+        return no_store(
+            FileResponse(output, as_attachment=True, filename=exports.export_filename(), content_type=XLSX)
+        )
