@@ -12,7 +12,8 @@ cannot fill the memory with variants.
 import threading
 
 from django.utils import translation
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
+from drf_spectacular.utils import extend_schema
+from drf_spectacular.views import SCHEMA_KWARGS, SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
@@ -41,6 +42,7 @@ class SwaggerSplitView(_JsonErrors, SpectacularSwaggerSplitView):
 
 
 class CachedSpectacularAPIView(_JsonErrors, SpectacularAPIView):
+    @extend_schema(**SCHEMA_KWARGS)  # as drf-spectacular's own: not in the document itself
     def get(self, request, *args, **kwargs):
         version = self.api_version or request.version
         key = (self.urlconf, version, translation.get_language())

@@ -47,6 +47,7 @@ def test_a_token_caller_gets_the_schema(client, personas):
     response = client.get("/api/v1/schema/", {"format": "json"}, HTTP_AUTHORIZATION=f"Token {token.key}")
     assert response.status_code == 200
     assert "/api/v1/households/{id}/pii/" in response.json()["paths"]
+    assert "/api/v1/schema/" not in response.json()["paths"]  # SERVE_INCLUDE_SCHEMA = False
 
 
 def test_the_schema_is_generated_once(api, personas):
