@@ -233,7 +233,7 @@ def serving(database_url: str, workers: int):
     try:
         for _ in range(100):
             try:
-                urllib.request.urlopen(f"http://127.0.0.1:{PORT}/api/v1/schema/", timeout=2)
+                urllib.request.urlopen(f"http://127.0.0.1:{PORT}/login/", timeout=2)
                 break
             except OSError:
                 time.sleep(0.3)

@@ -1,6 +1,8 @@
 """API plumbing shared by every app: pagination, the one error shape {"code", "detail", "errors"}
 and the views of a workflow's actions."""
 
+import math
+
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from drf_spectacular.utils import extend_schema, inline_serializer
@@ -48,6 +50,9 @@ def exception_handler(exc, context):
         errors = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
         response.data = {"code": "invalid", "detail": "输入有误，请检查标出的字段。", "errors": errors}
         return response
+    if isinstance(exc, exceptions.Throttled):
+        response.data = {"code": "throttled", "detail": throttled_detail(exc.wait), "errors": {}}
+        return response
     code, detail = "error", str(getattr(exc, "detail", exc))
     for klass, (known_code, known_detail) in _CODES.items():
         if isinstance(exc, klass):
@@ -55,6 +60,13 @@ def exception_handler(exc, context):
             break
     response.data = {"code": code, "detail": detail, "errors": {}}
     return response
+
+
+def throttled_detail(wait: float | None) -> str:
+    """The 429 message: when to try again, in whole seconds (DRF also sets Retry-After)."""
+    if wait is None:
+        return "请求过于频繁，请稍后再试。"
+    return f"请求过于频繁，请在{max(1, math.ceil(wait))}秒后重试。"
 
 
 def paginated_response(*, request, queryset, serializer_class, view):

@@ -8,6 +8,7 @@ the middleware never overwrites a header already set.
 from functools import wraps
 
 from django.conf import settings
+from django.utils.cache import add_never_cache_headers
 
 HEADER = "Content-Security-Policy"
 
@@ -37,3 +38,12 @@ def content_security_policy(policy: str):
         return wrapped
 
     return decorator
+
+
+def no_store(response):
+    """Keep a response out of every cache, the browser's and any proxy's (full ID and account
+    numbers: the PII reveal, the household export): Cache-Control no-store (with Django's other
+    never-cache directives and Expires) and, for HTTP/1.0 caches, Pragma: no-cache."""
+    add_never_cache_headers(response)
+    response["Pragma"] = "no-cache"
+    return response

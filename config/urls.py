@@ -1,9 +1,9 @@
 from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from common import job_api
+from common.schema_views import CachedSpectacularAPIView, SwaggerSplitView
 from common.security import content_security_policy
 from enterprises import api as enterprise_api
 from households import api as household_api
@@ -72,12 +72,12 @@ api_v1 = [
     path("", include("risk_fund.api_urls")),
     path("", include("reporting.api_urls")),
     path("jobs/<int:pk>/", job_api.JobDetailApi.as_view(), name="job-detail"),
-    path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("schema/", CachedSpectacularAPIView.as_view(), name="api-schema"),
     # The split view serves Swagger UI's start-up script as a file of its own (no inline <script>).
     path(
         "docs/",
         content_security_policy(settings.CONTENT_SECURITY_POLICY_API_DOCS)(
-            SpectacularSwaggerSplitView.as_view(url_name="api-schema")
+            SwaggerSplitView.as_view(url_name="api-schema")
         ),
         name="api-docs",
     ),

@@ -295,6 +295,8 @@ class RatingRejectApi(APIView):
 
 
 class RatingPrerateApi(APIView):
+    throttle_scope = "jobs"
+
     class InputSerializer(serializers.Serializer):
         region = serializers.CharField(max_length=12)
 

@@ -8,6 +8,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from common.api import MoneySerializerField, paginated_response, paginated_schema
+from common.security import no_store
 from organization.permissions import can_view_full_pii
 
 from . import exports, selectors, services
@@ -161,7 +162,7 @@ class HouseholdPiiApi(APIView):
         revealed = services.household_reveal_pii(
             actor=request.user, household=household, channel="api", ip_address=request.META.get("REMOTE_ADDR")
         )
-        return Response(revealed)
+        return no_store(Response(revealed))
 
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -170,6 +171,8 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 class HouseholdExportApi(APIView):
     """The household list, with the list's filters, as xlsx. ID and account numbers are masked
     unless the caller's role may see them in full (then each household is in the access log)."""
+
+    throttle_scope = "exports"
 
     @extend_schema(
         operation_id="households_export",
@@ -183,4 +186,6 @@ class HouseholdExportApi(APIView):
             user=request.user, filters=filters.validated_data, channel="api",
             ip_address=request.META.get("REMOTE_ADDR"),
         )  # fmt: skip
-        return FileResponse(output, as_attachment=True, filename=exports.export_filename(), content_type=XLSX)
+        return no_store(
+            FileResponse(output, as_attachment=True, filename=exports.export_filename(), content_type=XLSX)
+        )

@@ -74,7 +74,7 @@ from common.spreadsheets import cell_text
 from imports.base import Column, Counts, ErrorReport, Importer, Row
 from organization.models import Region
 from organization.permissions import HOUSEHOLD_EDITORS
-from organization.scoping import is_admin, scope_for
+from organization.scoping import is_admin
 
 from .models import (
     HEAD_RELATION,
@@ -86,6 +86,7 @@ from .models import (
     Member,
     PovertyCause,
 )
+from .services import id_registered_elsewhere
 
 logger = logging.getLogger(__name__)
 
@@ -707,7 +708,6 @@ class HouseholdImporter(Importer):
         id_header = HEADERS["id_number"]
         on_file, elsewhere = existing.members, existing.elsewhere
         seen: dict[str, Person] = {}
-        scope = None
         for person in people:
             if not person.number:
                 continue  # unreadable, already reported
@@ -742,11 +742,7 @@ class HouseholdImporter(Importer):
             seen[person.hash] = person
             other = elsewhere.get(person.hash)
             if other is not None:
-                scope = scope or scope_for(self.actor)
-                if scope.covers_region(other[1]):
-                    message = f"该身份证号已登记在另一户（户编号“{other[0]}”）。"
-                else:
-                    message = "该身份证号已登记在另一户。"
+                message = id_registered_elsewhere(self.actor, *other)
                 add(person.row, id_header, person.raw_id, message)
                 household.bad = True
                 continue

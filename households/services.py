@@ -17,6 +17,7 @@ from common.errors import ApplicationError, Forbidden
 from common.identity import check_gender, clean_identifier, normalize_phone, parse_resident_id, validate_phone
 from organization.models import Region
 from organization.permissions import can_create_households, can_edit_households_in, can_view_full_pii
+from organization.scoping import scope_for
 
 from .models import (
     HEAD_RELATION,
@@ -42,6 +43,20 @@ SCALAR_FIELDS = (
 )  # fmt: skip
 REQUIRED_ON_CREATE = ("household_no", "village_code", "head_name", "head_id_number", "status")
 _ACCOUNT = re.compile(r"^\d{10,30}$")
+
+# An ID number already on file in a household the user may not see: refused without saying
+# where (a clerk of one county must not learn who is registered in another, or in which village).
+ID_REGISTERED_OUT_OF_SCOPE = "该身份证号已在系统中登记，不能重复建档。如有疑问请联系县金融扶贫服务中心。"
+
+
+def id_registered_elsewhere(actor, household_no: str, village_code: str, *, as_head: bool = False) -> str:
+    """The message for an ID number already in household `household_no` (in `village_code`):
+    naming that household when the actor's scope covers it, else ID_REGISTERED_OUT_OF_SCOPE."""
+    if not scope_for(actor).covers_region(village_code):
+        return ID_REGISTERED_OUT_OF_SCOPE
+    if as_head:
+        return f"该身份证号已是另一户（户编号“{household_no}”）的户主。"
+    return f"该身份证号已登记在另一户（户编号“{household_no}”）。"
 
 
 class _Errors(dict):
@@ -102,15 +117,20 @@ def _clean_scalars(data: dict, *, actor, instance: Household | None, errors: _Er
         except ValidationError as exc:
             errors.add("head_id_number", exc.messages[0])
         else:
-            clash = Household.objects.filter(head_id_hash=pii.lookup_hash(resident.number))
-            if clash.exclude(pk=getattr(instance, "pk", None)).exists():
-                errors.add("head_id_number", "该身份证号已是另一户的户主。")
-            elif (
-                Member.objects.filter(id_hash=pii.lookup_hash(resident.number))
-                .exclude(household_id=getattr(instance, "pk", None))
-                .exists()
-            ):  # the head is a member too
-                errors.add("head_id_number", "该身份证号已登记在另一户。")
+            id_hash = pii.lookup_hash(resident.number)
+            pk = getattr(instance, "pk", None)
+            head_of = Household.objects.filter(head_id_hash=id_hash).exclude(pk=pk)
+            head_of = head_of.values_list("household_no", "village_id").first()
+            member_of = (
+                Member.objects.filter(id_hash=id_hash)
+                .exclude(household_id=pk)
+                .values_list("household__household_no", "household__village_id")
+                .first()
+            )  # the head is a member too
+            if head_of is not None:
+                errors.add("head_id_number", id_registered_elsewhere(actor, *head_of, as_head=True))
+            elif member_of is not None:
+                errors.add("head_id_number", id_registered_elsewhere(actor, *member_of))
             out["head_resident"] = resident
 
     if "phone" in data:
@@ -181,7 +201,9 @@ def _clean_scalars(data: dict, *, actor, instance: Household | None, errors: _Er
     return out
 
 
-def _clean_members(raw_members, *, head_resident, household: Household | None, errors: _Errors) -> list[dict]:
+def _clean_members(
+    raw_members, *, actor, head_resident, household: Household | None, errors: _Errors
+) -> list[dict]:
     if not isinstance(raw_members, list | tuple) or not raw_members:
         errors.add("members", "家庭成员应为非空列表。")
         return []
@@ -206,8 +228,9 @@ def _clean_members(raw_members, *, head_resident, household: Household | None, e
         other = Member.objects.filter(id_hash=pii.lookup_hash(resident.number))
         if household is not None:
             other = other.exclude(household=household)
-        if other.exists():
-            errors.add("members", f"{label}：该身份证号已登记在另一户。")
+        other = other.values_list("household__household_no", "household__village_id").first()
+        if other is not None:
+            errors.add("members", f"{label}：{id_registered_elsewhere(actor, *other)}")
         cleaned.append(
             {
                 "name": name,
@@ -283,7 +306,11 @@ def household_create(*, actor, data: dict) -> Household:
     members = None
     if data.get("members"):
         members = _clean_members(
-            data["members"], head_resident=values.get("head_resident"), household=None, errors=errors
+            data["members"],
+            actor=actor,
+            head_resident=values.get("head_resident"),
+            household=None,
+            errors=errors,
         )
     _check_counts(values, members, errors, instance=None)
     errors.raise_if_any()
@@ -309,7 +336,9 @@ def household_update(*, actor, household: Household, data: dict) -> Household:
     members = None
     if data.get("members") is not None:
         head = values.get("head_resident") or parse_resident_id(pii.decrypt(household.head_id_enc))
-        members = _clean_members(data["members"], head_resident=head, household=household, errors=errors)
+        members = _clean_members(
+            data["members"], actor=actor, head_resident=head, household=household, errors=errors
+        )
     elif "head_resident" in values:
         other = household.members.exclude(relation=HEAD_RELATION)
         if other.filter(id_hash=pii.lookup_hash(values["head_resident"].number)).exists():

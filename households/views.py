@@ -10,6 +10,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_safe
 
 from common.errors import ApplicationError, Forbidden
+from common.security import no_store
 from common.views import paginate
 from organization.models import Region
 from organization.permissions import can_create_households, can_edit_households_in, can_view_full_pii
@@ -59,7 +60,7 @@ def household_export_view(request):
     except exports.ExportError as exc:
         messages.error(request, exc.message)
         return redirect(f"{reverse('households:list')}?{request.GET.urlencode()}")
-    return FileResponse(output, as_attachment=True, filename=exports.export_filename())
+    return no_store(FileResponse(output, as_attachment=True, filename=exports.export_filename()))
 
 
 @login_required
@@ -78,7 +79,7 @@ def household_detail_view(request, pk):
             messages.error(request, exc.message)
             status = 403
     full_pii = can_view_full_pii(request.user, household)
-    return render(
+    response = render(
         request,
         "households/detail.html",
         {
@@ -90,6 +91,7 @@ def household_detail_view(request, pk):
         },
         status=status,
     )
+    return no_store(response) if request.method == "POST" else response  # the reveal: full numbers
 
 
 @login_required

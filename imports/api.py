@@ -71,6 +71,7 @@ def _parse_bool(value, default: bool) -> bool | None:
 
 class ImportCreateApi(APIView):
     parser_classes = [MultiPartParser, FormParser, JSONParser]
+    throttle_scope = "imports"
 
     class InputSerializer(serializers.Serializer):
         kind = serializers.CharField(max_length=30, help_text="households | repayments | ...")
@@ -166,6 +167,8 @@ class ImportDetailApi(APIView):
 
 
 class ImportErrorReportApi(APIView):
+    throttle_scope = "exports"
+
     @extend_schema(operation_id="imports_error_report", responses={(200, XLSX): OpenApiTypes.BINARY})
     def get(self, request, pk):
         job = selectors.import_get_for_user(user=request.user, pk=pk)

@@ -19,6 +19,7 @@ class TokenApi(APIView):
     """POST /auth/token/ {"username","password"} -> {"token"}. django-axes counts failures."""
 
     authentication_classes = []
+    throttle_scope = "login"
     permission_classes = [AllowAny]
 
     class InputSerializer(serializers.Serializer):

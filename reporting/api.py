@@ -138,6 +138,8 @@ class DashboardTrendApi(APIView):
 class DashboardExportApi(APIView):
     """The dashboard tables of a region as xlsx, one sheet per level from the region's down."""
 
+    throttle_scope = "exports"
+
     @extend_schema(
         operation_id="dashboard_export", parameters=[DashboardFilterSerializer], responses=XLSX_RESPONSE
     )
@@ -154,6 +156,8 @@ class DashboardExportApi(APIView):
 class MonthlyReportApi(APIView):
     """The city's monthly report workbook (city finance office, admin; 404 for anyone who cannot
     see the whole city)."""
+
+    throttle_scope = "exports"
 
     class FilterSerializer(serializers.Serializer):
         month = serializers.RegexField(
@@ -217,6 +221,8 @@ class AssessmentApi(APIView):
 class DailyJobStartApi(APIView):
     """POST /jobs/daily/: county staff run the daily job (the loans app's steps, then the region
     rollups) for their county (or the `county` given), an admin for every county."""
+
+    throttle_scope = "jobs"
 
     class InputSerializer(serializers.Serializer):
         as_of = serializers.DateField(required=False)

@@ -219,6 +219,8 @@ def action_view(action: str):
 
 
 class BatchExportApi(APIView):
+    throttle_scope = "exports"
+
     @extend_schema(
         operation_id="subsidy_batches_export",
         responses={(200, XLSX): OpenApiResponse(OpenApiTypes.BINARY, description="贴息拨付清单.xlsx")},

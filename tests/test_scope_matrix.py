@@ -4,7 +4,7 @@ ROUTES holds one case per route name. A route the resolver knows and ROUTES does
 reverse) fails `test_every_api_route_has_a_case`, naming it; so does a route whose view grows a
 method the case does not cover. The cases:
 
-- Public: reachable without logging in (token, schema, docs).
+- Public: reachable without logging in (the token login).
 - Me: each persona sees itself.
 - AdminOnly: every other persona gets 403 and nothing is written.
 - List: each persona sees exactly its part (outsiders never see out-of-scope rows; `nobody`
@@ -983,8 +983,9 @@ ROUTES: dict[str, object] = {
     **DAILY_ROUTES,
     **REPORTING_ROUTES,
     "auth-token": Public(methods=("POST",), expect=400, body={"username": "nobody", "password": "wrong"}),
-    "api-schema": Public(methods=("GET",), expect=200),
-    "api-docs": Public(methods=("GET",), expect=200),
+    # The OpenAPI document and its page: any signed-in caller (the same document for all).
+    "api-schema": AnyUser(methods=("GET",), request=lambda w: {}),
+    "api-docs": AnyUser(methods=("GET",), request=lambda w: {}),
     "me": Me(),
     "user-create": AdminOnly(
         methods=("POST",),

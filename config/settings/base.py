@@ -184,12 +184,36 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "common.schema.AutoSchema",
     "EXCEPTION_HANDLER": "common.api.exception_handler",
     "DEFAULT_FILTER_BACKENDS": [],
+    # Rate limits (common.throttling): "N/second|minute|hour|day" each, from the environment.
+    # A request over a limit is answered 429 {"code": "throttled", "detail": "...N秒后重试。"}
+    # with a Retry-After header.
+    "DEFAULT_THROTTLE_CLASSES": [
+        "common.throttling.AnonRateThrottle",
+        "common.throttling.UserRateThrottle",
+        "common.throttling.ScopedRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "anon": env("THROTTLE_RATE_ANON", default="60/minute"),  # per client address
+        "user": env("THROTTLE_RATE_USER", default="1200/minute"),  # per signed-in user
+        "login": env("THROTTLE_RATE_LOGIN", default="10/minute"),  # POST /auth/token/
+        "imports": env("THROTTLE_RATE_IMPORTS", default="30/hour"),  # POST /imports/
+        "exports": env("THROTTLE_RATE_EXPORTS", default="60/hour"),  # the .xlsx routes
+        "jobs": env("THROTTLE_RATE_JOBS", default="20/hour"),  # the daily job, pre-rating
+    },
+    # Proxies in front of the app that append to X-Forwarded-For; 0: the client address is
+    # REMOTE_ADDR (a caller cannot dodge the per-address limit with a forged header).
+    "NUM_PROXIES": env.int("THROTTLE_NUM_PROXIES", default=0),
 }
+# The throttle counts and the cached API schema. The default, local memory, is per process:
+# with several web processes set CACHE_URL (django-environ), e.g. redis://redis:6379/1.
+CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
 SPECTACULAR_SETTINGS = {
     "TITLE": "扶贫小额信贷管理系统 API",
     "DESCRIPTION": "县级扶贫小额信贷服务：户档、评级授信、贷款、贴息、风险补偿金。",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # /api/v1/schema/ and /api/v1/docs/: signed-in callers only (session or token); anonymous: 401.
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
     "COMPONENT_SPLIT_REQUEST": True,
     # Swagger UI from our own static files: these machines reach no CDN.
     "SWAGGER_UI_DIST": "SIDECAR",

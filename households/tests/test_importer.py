@@ -22,6 +22,7 @@ from common.testing import make_resident_id
 from households import importers
 from households.importers import COLUMNS, HouseholdImporter, editable_village_test
 from households.models import Household, Member
+from households.services import ID_REGISTERED_OUT_OF_SCOPE
 from households.tests.factories import HouseholdFactory
 from imports import registry
 from imports.base import ErrorReport, Row
@@ -294,7 +295,7 @@ def test_id_number_registered_to_a_household_the_importer_may_not_see(county, re
     people = family()
     people[2].update(证件号码=number, 性别="")
     error = one_error(
-        county, people, row=4, column="证件号码", value=number, message="该身份证号已登记在另一户。"
+        county, people, row=4, column="证件号码", value=number, message=ID_REGISTERED_OUT_OF_SCOPE
     )
     assert "XP-SECRET" not in error["message"]
 
