@@ -3,7 +3,6 @@
 from django.contrib.auth import authenticate
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
-from rest_framework.authtoken.models import Token
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -11,7 +10,7 @@ from rest_framework.views import APIView
 from common.clock import today
 from common.errors import ApplicationError
 
-from . import selectors, services
+from . import selectors, services, tokens
 from .models import CITY_ONLY, CityPolicy, CountyPolicy, Region, Role
 
 
@@ -27,7 +26,10 @@ class TokenApi(APIView):
         password = serializers.CharField(max_length=128, trim_whitespace=False)
 
     @extend_schema(
-        request=InputSerializer, responses=inline_serializer("Token", {"token": serializers.CharField()})
+        request=InputSerializer,
+        responses=inline_serializer(
+            "Token", {"token": serializers.CharField(), "expires_at": serializers.DateTimeField()}
+        ),
     )
     def post(self, request):
         data = self.InputSerializer(data=request.data)
@@ -47,8 +49,8 @@ class TokenApi(APIView):
             )
         if user is None or not user.is_active:
             raise ApplicationError("invalid_credentials", "用户名或密码错误；连续失败5次将锁定15分钟。")
-        token, _ = Token.objects.get_or_create(user=user)
-        return Response({"token": token.key})
+        key, row = tokens.token_issue(user=user)
+        return Response({"token": key, "expires_at": row.expires_at})
 
 
 class MeApi(APIView):
