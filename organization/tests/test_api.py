@@ -313,6 +313,16 @@ def test_the_new_user_can_log_in_and_sees_its_area(api, personas, households):
     token = APIClient().post("/api/v1/auth/token/", {"username": "clerk2", "password": STRONG}, format="json")
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Token {token.json()['token']}")
+    # A new user changes the password the admin gave before anything else (which ends the token).
+    assert_error(client.get("/api/v1/households/"), 403, "password_change_required")
+    new = STRONG + "-mine"
+    changed = client.post(
+        "/api/v1/auth/password/", {"old_password": STRONG, "new_password": new}, format="json"
+    )
+    assert changed.status_code == 204, changed.content
+    token = APIClient().post("/api/v1/auth/token/", {"username": "clerk2", "password": new}, format="json")
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token.json()['token']}")
     results = client.get("/api/v1/households/").json()["results"]
     assert [h["household_no"] for h in results] == [households["b1"].household_no]
 
