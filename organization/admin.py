@@ -11,6 +11,20 @@ admin.site.site_header = "扶贫小额信贷管理系统"
 admin.site.site_title = "扶贫小额信贷管理系统"
 admin.site.index_title = "系统管理"
 
+_site_password_change = admin.site.password_change
+
+
+def _password_change(request, extra_context=None):
+    """The admin's own “修改密码” page: once saved, services.password_changed (the flag is
+    cleared, the user's API tokens end), as on /password/."""
+    response = _site_password_change(request, extra_context)
+    if request.method == "POST" and response.status_code == 302:
+        services.password_changed(user=request.user)
+    return response
+
+
+admin.site.password_change = _password_change
+
 
 @admin.register(Region)
 class RegionAdmin(ImportExportModelAdmin):

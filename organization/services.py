@@ -123,6 +123,13 @@ def password_change(*, user: User, old_password: str, new_password: str) -> User
         raise OrganizationError("invalid", message, {"new_password": [message]})
     _check_new_password(user, new_password)
     user.set_password(new_password)
+    return password_changed(user=user)
+
+
+@transaction.atomic
+def password_changed(*, user: User) -> User:
+    """After the user has set a new password of their own (here, or on the Django admin's own
+    password page): the forced change is done and every API token of the user ends."""
     user.must_change_password = False
     user.save(update_fields=["password", "must_change_password"])
     tokens_revoke(user=user)

@@ -210,6 +210,21 @@ def test_the_django_admin_deactivation_revokes_tokens(personas):
     assert_refused(client_with(key).get("/api/v1/me/"), 401, "authentication_failed")
 
 
+def test_the_django_admins_own_password_page_revokes_tokens(personas):
+    root = UserFactory(username="root", is_staff=True, is_superuser=True)
+    key = login("root")
+    client = Client()
+    client.force_login(root)
+    response = client.post(
+        "/admin/password_change/", {"old_password": PASSWORD, "new_password1": NEW, "new_password2": NEW}
+    )
+    assert response.status_code == 302, response.content[:500]
+    root.refresh_from_db()
+    assert root.check_password(NEW)
+    assert_refused(client_with(key).get("/api/v1/me/"), 401, "authentication_failed")
+    assert client.get("/admin/").status_code == 200  # the session stays
+
+
 # --- forced change --------------------------------------------------------------------------------
 
 
