@@ -76,11 +76,10 @@ def build_places(counties: int) -> list[str]:
 
 
 def build_people(county: str):
-    from rest_framework.authtoken.models import Token
-
     from credit_rating.services import scorecard_publish_default
     from organization.models import Region, Role, User
     from organization.services import role_assign
+    from organization.tokens import token_issue
 
     banks = build_banks()
     city = User.objects.create_user("bench_city")
@@ -89,7 +88,7 @@ def build_people(county: str):
     card = scorecard_publish_default(
         actor=None, county=Region.objects.get(code=county), effective_from=datetime.date(2017, 1, 1)
     )
-    tokens = {u.username: Token.objects.create(user=u).key for u in (city, staff)}
+    tokens = {u.username: token_issue(user=u)[0] for u in (city, staff)}
     return {"staff": staff, "banks": banks, "scorecard": card, "tokens": tokens}
 
 

@@ -58,6 +58,8 @@ def exception_handler(exc, context):
         if isinstance(exc, klass):
             code, detail = known_code, known_detail
             break
+    if getattr(exc, "error_code", None):  # a refusal with its own code and message (organization.tokens)
+        code, detail = exc.error_code, str(exc.detail)
     response.data = {"code": code, "detail": detail, "errors": {}}
     return response
 

@@ -12,6 +12,8 @@ from organization import api as org_api
 
 api_v1 = [
     path("auth/token/", org_api.TokenApi.as_view(), name="auth-token"),
+    path("auth/logout/", org_api.LogoutApi.as_view(), name="auth-logout"),
+    path("auth/password/", org_api.PasswordChangeApi.as_view(), name="auth-password"),
     path("me/", org_api.MeApi.as_view(), name="me"),
     path("regions/", org_api.RegionListApi.as_view(), name="region-list"),
     path("regions/<str:code>/", org_api.RegionDetailApi.as_view(), name="region-detail"),

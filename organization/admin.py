@@ -1,13 +1,29 @@
 from django.contrib import admin
+from django.contrib.auth import update_session_auth_hash
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from import_export.admin import ImportExportModelAdmin
 
+from . import services
 from .models import Bank, BankBranch, CityPolicy, CountyPolicy, Region, RoleAssignment, ServiceUnit, User
 from .resources import BankBranchResource, BankResource, RegionResource
 
 admin.site.site_header = "扶贫小额信贷管理系统"
 admin.site.site_title = "扶贫小额信贷管理系统"
 admin.site.index_title = "系统管理"
+
+_site_password_change = admin.site.password_change
+
+
+def _password_change(request, extra_context=None):
+    """The admin's own “修改密码” page: once saved, services.password_changed (the flag is
+    cleared, the user's API tokens end), as on /password/."""
+    response = _site_password_change(request, extra_context)
+    if request.method == "POST" and response.status_code == 302:
+        services.password_changed(user=request.user)
+    return response
+
+
+admin.site.password_change = _password_change
 
 
 @admin.register(Region)
@@ -56,9 +72,29 @@ class RoleAssignmentInline(admin.TabularInline):
 
 @admin.register(User)
 class UserAdmin(BaseUserAdmin):
+    """A user added here must change the password at the first login; a password set here
+    (“重置密码”) does the same and, like a deactivation, ends the user's API tokens
+    (organization.services)."""
+
     inlines = [RoleAssignmentInline]
-    list_display = ("username", "full_name", "is_active", "last_login")
-    fieldsets = BaseUserAdmin.fieldsets + (("扶贫信贷", {"fields": ("full_name",)}),)
+    list_display = ("username", "full_name", "is_active", "must_change_password", "last_login")
+    fieldsets = BaseUserAdmin.fieldsets + (("扶贫信贷", {"fields": ("full_name", "must_change_password")}),)
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            obj.must_change_password = True
+        super().save_model(request, obj, form, change)
+        if change and "is_active" in form.changed_data and not obj.is_active:
+            services.user_deactivate(actor=request.user, user=obj)
+
+    def user_change_password(self, request, id, form_url=""):
+        response = super().user_change_password(request, id, form_url)
+        if request.method == "POST" and response.status_code == 302:  # the form was saved
+            user = self.get_object(request, id)
+            services.password_reset(actor=request.user, user=user)
+            if user.pk == request.user.pk:
+                update_session_auth_hash(request, user)
+        return response
 
 
 class ReadOnlyPolicyAdmin(admin.ModelAdmin):

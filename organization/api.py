@@ -3,16 +3,15 @@
 from django.contrib.auth import authenticate
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
-from rest_framework.authtoken.models import Token
-from rest_framework.permissions import AllowAny
+from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from common.clock import today
 from common.errors import ApplicationError
 
-from . import selectors, services
-from .models import CITY_ONLY, CityPolicy, CountyPolicy, Region, Role
+from . import selectors, services, tokens
+from .models import CITY_ONLY, AccessToken, CityPolicy, CountyPolicy, Region, Role
 
 
 class TokenApi(APIView):
@@ -27,7 +26,10 @@ class TokenApi(APIView):
         password = serializers.CharField(max_length=128, trim_whitespace=False)
 
     @extend_schema(
-        request=InputSerializer, responses=inline_serializer("Token", {"token": serializers.CharField()})
+        request=InputSerializer,
+        responses=inline_serializer(
+            "Token", {"token": serializers.CharField(), "expires_at": serializers.DateTimeField()}
+        ),
     )
     def post(self, request):
         data = self.InputSerializer(data=request.data)
@@ -47,8 +49,39 @@ class TokenApi(APIView):
             )
         if user is None or not user.is_active:
             raise ApplicationError("invalid_credentials", "用户名或密码错误；连续失败5次将锁定15分钟。")
-        token, _ = Token.objects.get_or_create(user=user)
-        return Response({"token": token.key})
+        key, row = tokens.token_issue(user=user)
+        return Response({"token": key, "expires_at": row.expires_at})
+
+
+class LogoutApi(APIView):
+    """POST /auth/logout/: the caller's token is revoked (204). Allowed while a password change
+    is pending."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(request=None, responses={204: None})
+    def post(self, request):
+        if isinstance(request.auth, AccessToken):
+            services.tokens_revoke(user=request.user, token=request.auth)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class PasswordChangeApi(APIView):
+    """POST /auth/password/ {"old_password","new_password"} -> 204; every token of the user,
+    this one included, is revoked: log in again with the new password."""
+
+    permission_classes = [IsAuthenticated]
+
+    class InputSerializer(serializers.Serializer):
+        old_password = serializers.CharField(max_length=128, trim_whitespace=False)
+        new_password = serializers.CharField(max_length=128, trim_whitespace=False)
+
+    @extend_schema(request=InputSerializer, responses={204: None})
+    def post(self, request):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.password_change(user=request.user, **data.validated_data)
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class MeApi(APIView):

@@ -8,6 +8,7 @@ from django.contrib.auth.models import AbstractUser
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.utils import timezone
 
 from common.money import MoneyField, PercentField
 
@@ -125,12 +126,38 @@ class BankBranch(models.Model):
 
 class User(AbstractUser):
     full_name = models.CharField("姓名", max_length=50, blank=True)
+    # Set when an admin creates the user or resets the password: the next login must change it
+    # (common.middleware.PasswordChangeRequiredMiddleware).
+    must_change_password = models.BooleanField("须修改密码", default=False)
 
     class Meta:
         verbose_name = verbose_name_plural = "用户"
 
     def __str__(self) -> str:
         return self.full_name or self.username
+
+
+class AccessToken(models.Model):
+    """An API token (header "Authorization: Token <key>"). Only the SHA-256 of the key is stored;
+    the key itself is shown once, in the answer of POST /auth/token/. A token ends at expires_at
+    (API_TOKEN_TTL_HOURS after it was issued), after API_TOKEN_IDLE_MINUTES without use, or when
+    revoked (logout, a password change or reset, the user's deactivation)."""
+
+    user = models.ForeignKey(
+        User, on_delete=models.CASCADE, related_name="access_tokens", verbose_name="用户"
+    )
+    key_hash = models.CharField("令牌摘要", max_length=64, unique=True)
+    created_at = models.DateTimeField("签发时间", default=timezone.now)
+    last_used_at = models.DateTimeField("最近使用", default=timezone.now)
+    expires_at = models.DateTimeField("到期时间")
+    revoked_at = models.DateTimeField("吊销时间", null=True, blank=True)
+
+    class Meta:
+        verbose_name = verbose_name_plural = "API令牌"
+        indexes = [models.Index(fields=["user", "revoked_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.user} {self.created_at:%Y-%m-%d %H:%M}"
 
 
 class Role(models.TextChoices):

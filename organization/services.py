@@ -15,6 +15,7 @@ from common.workflow import Refusal, Step, Workflow
 from .models import (
     CITY_OWNED,
     ROLE_UNIT_KIND,
+    AccessToken,
     BankBranch,
     CityPolicy,
     CountyPolicy,
@@ -66,7 +67,7 @@ def user_create(*, actor, username: str, password: str, roles: list[dict], full_
         raise OrganizationError("invalid", message, {"username": [message]}) from None
     if User.objects.filter(username=username).exists():
         raise OrganizationError("invalid", f"用户名“{username}”已存在。", {"username": ["用户名已存在。"]})
-    user = User(username=username, full_name=full_name)
+    user = User(username=username, full_name=full_name, must_change_password=True)
     try:
         validate_password(password, user)
     except ValidationError as exc:
@@ -82,6 +83,85 @@ def user_create(*, actor, username: str, password: str, roles: list[dict], full_
             region_code=spec.get("region_code"),
             bank_code=spec.get("bank_code"),
         )
+    return user
+
+
+# --- passwords and API tokens ---------------------------------------------------------------------
+
+
+def _may_manage_users(actor) -> bool:
+    """Admins, and staff the Django admin lets change users."""
+    return is_admin(actor) or actor.has_perm("organization.change_user")
+
+
+def _audit_user(user: User, action: str, actor) -> None:
+    audit_record(actor=actor, action=action, obj_type="user", obj_id=user.pk, label=user.username, region="")
+
+
+def tokens_revoke(*, user: User, token: AccessToken | None = None) -> int:
+    """Revoke one of the user's API tokens (logout) or, without `token`, all of them."""
+    rows = AccessToken.objects.filter(user=user, revoked_at__isnull=True)
+    if token is not None:
+        rows = rows.filter(pk=token.pk)
+    return rows.update(revoked_at=now())
+
+
+def _check_new_password(user: User, password: str, field: str = "new_password") -> None:
+    try:
+        validate_password(password, user)
+    except ValidationError as exc:
+        raise OrganizationError("invalid", "密码不符合要求。", {field: exc.messages}) from None
+
+
+@transaction.atomic
+def password_change(*, user: User, old_password: str, new_password: str) -> User:
+    """The user's own change: the old password must match. Ends every API token of the user."""
+    if not user.check_password(old_password):
+        raise OrganizationError("invalid", "原密码不正确。", {"old_password": ["原密码不正确。"]})
+    if old_password == new_password:
+        message = "新密码不能与原密码相同。"
+        raise OrganizationError("invalid", message, {"new_password": [message]})
+    _check_new_password(user, new_password)
+    user.set_password(new_password)
+    return password_changed(user=user)
+
+
+@transaction.atomic
+def password_changed(*, user: User) -> User:
+    """After the user has set a new password of their own (here, or on the Django admin's own
+    password page): the forced change is done and every API token of the user ends."""
+    user.must_change_password = False
+    user.save(update_fields=["password", "must_change_password"])
+    tokens_revoke(user=user)
+    _audit_user(user, "password_change", user)
+    return user
+
+
+@transaction.atomic
+def password_reset(*, actor, user: User, new_password: str | None = None) -> User:
+    """An admin sets a user's password (new_password already set on `user` when None, as the
+    admin's forms do): the user must change it at the next login; every API token ends."""
+    if not _may_manage_users(actor):
+        raise Forbidden("只有系统管理员可以重置密码。")
+    if new_password is not None:
+        _check_new_password(user, new_password, "password")
+        user.set_password(new_password)
+    user.must_change_password = True
+    user.save(update_fields=["password", "must_change_password"])
+    tokens_revoke(user=user)
+    _audit_user(user, "password_reset", actor)
+    return user
+
+
+@transaction.atomic
+def user_deactivate(*, actor, user: User) -> User:
+    """is_active=False, and every API token of the user ends."""
+    if not _may_manage_users(actor):
+        raise Forbidden("只有系统管理员可以停用用户。")
+    user.is_active = False
+    user.save(update_fields=["is_active"])
+    tokens_revoke(user=user)
+    _audit_user(user, "deactivate", actor)
     return user
 
 

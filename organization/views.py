@@ -6,9 +6,10 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.contrib import messages
+from django.contrib.auth import update_session_auth_hash
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
-from django.contrib.auth.forms import AuthenticationForm
+from django.contrib.auth.forms import AuthenticationForm, PasswordChangeForm
 from django.core.exceptions import PermissionDenied
 from django.core.validators import MaxLengthValidator
 from django.http import Http404
@@ -39,6 +40,27 @@ class LoginView(auth_views.LoginView):
     template_name = "registration/login.html"
     redirect_authenticated_user = True
     authentication_form = LoginForm
+
+
+@login_required
+def password_change_view(request):
+    """/password/: every user changes their own password (Django's form: old, new, new again),
+    through services.password_change, which also ends the user's API tokens. The session stays."""
+    form = PasswordChangeForm(request.user, request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            user = services.password_change(
+                user=request.user,
+                old_password=form.cleaned_data["old_password"],
+                new_password=form.cleaned_data["new_password1"],
+            )
+        except ApplicationError as exc:
+            form.add_error(None, exc.message)
+        else:
+            update_session_auth_hash(request, user)
+            messages.success(request, "密码已修改。")
+            return redirect("home")
+    return render(request, "registration/password_change.html", {"form": form})
 
 
 # --- policy pages: the row in force, the history, proposals and their review -----------------------

@@ -233,6 +233,8 @@ HOUSEHOLD_A1 = lambda w: {w["households"]["a1"].household_no}  # noqa: E731
 PAGES: dict[str, Page] = {
     "login": Page(public=True),
     "logout": Page(public=True),
+    # Every signed-in user changes their own password (an empty form: refused, nothing written).
+    "password-change": Page(insider="nobody", form=True),
     "home": Page(insider="nobody"),
     # --- reporting
     "dashboard:index": Page(

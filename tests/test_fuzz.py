@@ -17,10 +17,10 @@ from django.core.signals import request_finished, request_started
 from django.core.wsgi import get_wsgi_application
 from django.db import close_old_connections
 from hypothesis import HealthCheck, settings
-from rest_framework.authtoken.models import Token
 from schemathesis.checks import not_a_server_error, response_schema_conformance
 
 from loans.tests.factories import apply, fund_deposit, rate, walk
+from organization.tests.factories import api_token_for
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "5"))
 
@@ -68,7 +68,7 @@ def fuzz_tokens(regions, banks, personas, households):
     # One open loan per household: A1's walked to active, B1's left a draft.
     walk(apply(households["a1"], actor=personas["village_a1"], bank=bank), to="active", personas=personas)
     apply(households["b1"], actor=personas["county_staff"], bank=bank)
-    return {role: Token.objects.get_or_create(user=personas[role])[0].key for role in ROLES}
+    return {role: api_token_for(personas[role]) for role in ROLES}
 
 
 @schema.parametrize()

@@ -68,10 +68,10 @@ def test_pages_and_api_carry_the_headers(client, personas):
 
 @pytest.mark.django_db
 def test_api_token_callers_get_the_headers_too(client, personas):
-    from rest_framework.authtoken.models import Token
+    from organization.tests.factories import api_token_for
 
-    token = Token.objects.create(user=personas["county_staff"])
-    response = client.get("/api/v1/households/", HTTP_AUTHORIZATION=f"Token {token.key}")
+    key = api_token_for(personas["county_staff"])
+    response = client.get("/api/v1/households/", HTTP_AUTHORIZATION=f"Token {key}")
     assert response.status_code == 200
     assert_security_headers(response)
 

@@ -983,6 +983,10 @@ ROUTES: dict[str, object] = {
     **DAILY_ROUTES,
     **REPORTING_ROUTES,
     "auth-token": Public(methods=("POST",), expect=400, body={"username": "nobody", "password": "wrong"}),
+    # Each caller ends its own token (force-authenticated here: no token, nothing to revoke) and
+    # changes its own password (an empty body: 400, nothing written).
+    "auth-logout": AnyUser(methods=("POST",), request=lambda w: {}, expect=204),
+    "auth-password": AnyUser(methods=("POST",), request=lambda w: {}, expect=400),
     # The OpenAPI document and its page: any signed-in caller (the same document for all).
     "api-schema": AnyUser(methods=("GET",), request=lambda w: {}),
     "api-docs": AnyUser(methods=("GET",), request=lambda w: {}),

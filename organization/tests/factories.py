@@ -99,3 +99,10 @@ def policy_in_force(*, actor, county, effective_from, changes) -> CountyPolicy:
 
     row = policy_propose(actor=actor, county=county, effective_from=effective_from, changes=changes)
     return policy_approve(actor=reviewer(), policy=row)
+
+
+def api_token_for(user) -> str:
+    """A fresh API token of the user (the key; the table keeps only its hash)."""
+    from organization.tokens import token_issue
+
+    return token_issue(user=user)[0]
