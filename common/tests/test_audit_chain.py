@@ -104,3 +104,27 @@ def test_a_cut_tail_is_found_by_the_head(personas):
     run_as_owner("DELETE FROM common_auditentry WHERE id = %s", [entries[-1].pk])
     with pytest.raises(CommandError, match="链尾"):
         verify()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_writers_never_chain_to_the_same_entry(personas):
+    """Eight transactions append at once: the chain-head row lock makes them take turns, so the
+    chain stays whole (without it two would hash on the same previous entry)."""
+    from django.db import transaction
+
+    from common.testing import at_once
+    from conftest import require_service
+
+    require_service(connection.vendor == "postgresql", "PostgreSQL (row locks between connections)")
+
+    def write(n):
+        def call():
+            with transaction.atomic():
+                audit_record_many([audit_entry(actor=None, obj_id=n * 10 + i, **LOAN) for i in range(3)])
+                audit_record(actor=None, obj_id=n * 10 + 9, **LOAN)
+
+        return call
+
+    at_once(*(write(n) for n in range(8)))
+    assert AuditEntry.objects.count() == 32 and "已核对 32 条记录" in verify()
