@@ -213,6 +213,7 @@ ACTION_LABELS = {
     "freeze": "冻结授信", "lift": "解除冻结", "deposit": "存入", "payout": "代偿支出", "recovery": "追偿收回",
     "file": "提出代偿申请", "verify": "核实", "pay": "拨付", "mark-paid": "确认拨付", "trip": "熔断",
     "resume": "恢复放贷", "write-off": "核销", "propose": "提出", "pot-payout": "贴息资金支出",
+    "change": "修改", "delete": "删除", "assign": "分配角色", "unassign": "撤销角色",
 }  # fmt: skip
 
 # The model behind each object type, whose status/state/classification choices name its states.

@@ -82,6 +82,8 @@ class AuditEntry(models.Model):
         COUNTY_POLICY = "county_policy", "县级政策参数"
         CITY_POLICY = "city_policy", "市级政策参数"
         SUBSIDY_POT = "subsidy_pot", "市级贴息资金池"
+        USER = "user", "用户"
+        ROLE_ASSIGNMENT = "role_assignment", "角色分配"
 
     # The database's clock, not an application server's: common.audit passes the database's time
     # for a live write (and the column's default is now() for any other insert); only history

@@ -4,6 +4,7 @@ from import_export.admin import ImportExportModelAdmin
 
 from .models import Bank, BankBranch, CityPolicy, CountyPolicy, Region, RoleAssignment, ServiceUnit, User
 from .resources import BankBranchResource, BankResource, RegionResource
+from .services import audit_assignment, audit_user
 
 admin.site.site_header = "扶贫小额信贷管理系统"
 admin.site.site_title = "扶贫小额信贷管理系统"
@@ -59,6 +60,31 @@ class UserAdmin(BaseUserAdmin):
     inlines = [RoleAssignmentInline]
     list_display = ("username", "full_name", "is_active", "last_login")
     fieldsets = BaseUserAdmin.fieldsets + (("扶贫信贷", {"fields": ("full_name",)}),)
+
+    # Every save through the admin is in the audit trail: the user (the fields changed, never a
+    # password's value) and each role assignment added, changed or removed.
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        changed = [name for name in form.changed_data if name not in ("password1", "password2")]
+        if not change or changed:
+            audit_user(actor=request.user, user=obj, action="change" if change else "create",
+                       changed=changed if change else None)  # fmt: skip
+
+    def save_formset(self, request, form, formset, change):
+        # Removed ones are recorded first, while they still have their ids.
+        for removed in formset.deleted_forms:
+            if removed.instance.pk is not None:
+                audit_assignment(actor=request.user, assignment=removed.instance, action="unassign")
+        super().save_formset(request, form, formset, change)
+        for assignment in formset.new_objects:
+            audit_assignment(actor=request.user, assignment=assignment, action="assign")
+        for assignment, _fields in formset.changed_objects:
+            audit_assignment(actor=request.user, assignment=assignment, action="change")
+
+    def delete_model(self, request, obj):
+        audit_user(actor=request.user, user=obj, action="delete")
+        super().delete_model(request, obj)
 
 
 class ReadOnlyPolicyAdmin(admin.ModelAdmin):
