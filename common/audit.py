@@ -5,8 +5,9 @@ that made the change. Entries are never changed or deleted (common.models.AuditE
 - audit_record: one entry, for a service's single transition;
 - audit_entry + audit_record_many: entries built in memory and inserted in batches, for the bulk
   writers (batch pre-rating, the breakers' trips, the demo data);
-- audit_insert_select: entries computed by the database from a queryset in one INSERT ... SELECT,
-  for set-based jobs over many rows (the daily classification), so no row travels through Python.
+- audit_insert_select: entries computed by the database from a queryset in one SELECT, for
+  set-based jobs over many rows (the daily classification); the rows then come through Python
+  only to be hashed into the chain, and go back in batches of a thousand.
 
 Every writer chains its entries (common.models.AuditEntry.hash): under a lock on the chain's head
 row, each entry gets SHA-256(previous hash + its canonical content), in id order, and the head
@@ -167,7 +168,8 @@ def audit_insert_select(
 ) -> int:  # fmt: skip
     """One entry per row of `queryset`, computed by the database (a SELECT of the given expressions
     over the queryset's model), then hashed into the chain and inserted in batches. The rows come
-    through Python for the hash (about a second for the daily job's 60,000 at a million loans)."""
+    through Python for the hash (60,000, the daily job at a million loans: 3.6 s on a busy 2-core
+    development machine with PostgreSQL, hashing 0.4 s of it)."""
     constants = {
         # A typed NULL: PostgreSQL reads a bare NULL in a SELECT list as text.
         "actor_id": Cast(Value(actor.pk if actor else None), IntegerField()),
