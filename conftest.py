@@ -42,6 +42,23 @@ def ensure_benchmark_rates() -> None:
     importlib.import_module("loans.migrations.0002_benchmark_rates").add_rates(apps, None)
 
 
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """On PostgreSQL, lets the test database truncate the audit trail (common migration 0005 refuses
+    TRUNCATE unless fupin.audit_allow_truncate is on), because Django flushes a transactional
+    test's tables with TRUNCATE. Set on the database for later sessions and on this one."""
+    from django.db import connections
+
+    with django_db_blocker.unblock():
+        for connection in connections.all():
+            if connection.vendor != "postgresql":
+                continue
+            with connection.cursor() as cursor:
+                name = connection.ops.quote_name(connection.settings_dict["NAME"])
+                cursor.execute(f"ALTER DATABASE {name} SET fupin.audit_allow_truncate = 'on'")
+                cursor.execute("SET fupin.audit_allow_truncate = 'on'")
+
+
 @pytest.fixture
 def regions(db):
     ensure_benchmark_rates()

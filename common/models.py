@@ -4,7 +4,7 @@ API (GET /api/v1/jobs/{id}/). Batch pre-rating uses it; the daily jobs will too.
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
-from django.utils import timezone
+from django.db.models.functions import Now
 
 
 class Job(models.Model):
@@ -82,8 +82,13 @@ class AuditEntry(models.Model):
         COUNTY_POLICY = "county_policy", "县级政策参数"
         CITY_POLICY = "city_policy", "市级政策参数"
         SUBSIDY_POT = "subsidy_pot", "市级贴息资金池"
+        USER = "user", "用户"
+        ROLE_ASSIGNMENT = "role_assignment", "角色分配"
 
-    at = models.DateTimeField("时间", default=timezone.now, db_index=True)  # the admin's newest first
+    # The database's clock, not an application server's: common.audit passes the database's time
+    # for a live write (and the column's default is now() for any other insert); only history
+    # written after the fact (the demo data) brings its own time.
+    at = models.DateTimeField("时间", db_default=Now(), db_index=True)  # the admin's newest first
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, verbose_name="操作人", null=True, blank=True, on_delete=models.PROTECT,
         related_name="+",
@@ -98,6 +103,10 @@ class AuditEntry(models.Model):
     from_state = models.CharField("原状态", max_length=20, blank=True)
     to_state = models.CharField("新状态", max_length=20, blank=True)
     detail = models.JSONField("详情", default=dict, blank=True, encoder=DjangoJSONEncoder)
+    # SHA-256 (hex) of the previous entry's hash and this entry's canonical content (common.audit
+    # .entry_hash), in id order: a changed, removed or inserted entry breaks the chain from there on
+    # (manage.py verify_audit_chain). Empty only for the entries written before the chain began.
+    hash = models.CharField("校验值", max_length=64, blank=True, editable=False)
 
     objects = AuditQuerySet.as_manager()
 
@@ -121,3 +130,18 @@ class AuditEntry(models.Model):
     @property
     def who(self) -> str:
         return self.actor_name or SYSTEM_ACTOR
+
+
+class AuditChainHead(models.Model):
+    """The one row (pk 1) that holds the audit chain's end: the last entry's id and hash. Every
+    writer locks it (SELECT ... FOR UPDATE) before chaining its entries, so two transactions never
+    chain to the same previous hash; it is held until the writer's transaction ends."""
+
+    last_id = models.BigIntegerField("最后记录编号", default=0)
+    last_hash = models.CharField("最后校验值", max_length=64, blank=True)
+
+    class Meta:
+        verbose_name = verbose_name_plural = "审计链头"
+
+    def __str__(self) -> str:
+        return f"#{self.last_id} {self.last_hash[:12]}"

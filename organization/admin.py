@@ -6,6 +6,7 @@ from import_export.admin import ImportExportModelAdmin
 from . import services
 from .models import Bank, BankBranch, CityPolicy, CountyPolicy, Region, RoleAssignment, ServiceUnit, User
 from .resources import BankBranchResource, BankResource, RegionResource
+from .services import audit_assignment, audit_user
 
 admin.site.site_header = "扶贫小额信贷管理系统"
 admin.site.site_title = "扶贫小额信贷管理系统"
@@ -81,11 +82,17 @@ class UserAdmin(BaseUserAdmin):
     fieldsets = BaseUserAdmin.fieldsets + (("扶贫信贷", {"fields": ("full_name", "must_change_password")}),)
 
     def save_model(self, request, obj, form, change):
+        """A new user must change the password at first login; a deactivation ends the user's
+        tokens; the trail gets the creation or the fields changed (never a password's value)."""
         if not change:
             obj.must_change_password = True
         super().save_model(request, obj, form, change)
         if change and "is_active" in form.changed_data and not obj.is_active:
             services.user_deactivate(actor=request.user, user=obj)
+        changed = [name for name in form.changed_data if name not in ("password1", "password2")]
+        if not change or changed:
+            audit_user(actor=request.user, user=obj, action="change" if change else "create",
+                       changed=changed if change else None)  # fmt: skip
 
     def user_change_password(self, request, id, form_url=""):
         response = super().user_change_password(request, id, form_url)
@@ -95,6 +102,24 @@ class UserAdmin(BaseUserAdmin):
             if user.pk == request.user.pk:
                 update_session_auth_hash(request, user)
         return response
+
+    # Every save through the admin is in the audit trail: the user (the fields changed, never a
+    # password's value) and each role assignment added, changed or removed.
+
+    def save_formset(self, request, form, formset, change):
+        # Removed ones are recorded first, while they still have their ids.
+        for removed in formset.deleted_forms:
+            if removed.instance.pk is not None:
+                audit_assignment(actor=request.user, assignment=removed.instance, action="unassign")
+        super().save_formset(request, form, formset, change)
+        for assignment in formset.new_objects:
+            audit_assignment(actor=request.user, assignment=assignment, action="assign")
+        for assignment, _fields in formset.changed_objects:
+            audit_assignment(actor=request.user, assignment=assignment, action="change")
+
+    def delete_model(self, request, obj):
+        audit_user(actor=request.user, user=obj, action="delete")
+        super().delete_model(request, obj)
 
 
 class ReadOnlyPolicyAdmin(admin.ModelAdmin):

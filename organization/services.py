@@ -55,6 +55,42 @@ def _branch_of_bank(bank_code: str | None, region_code: str | None) -> BankBranc
     return found[0] if len(found) == 1 else None
 
 
+def user_subject(user: User) -> dict:
+    return {"obj_type": "user", "obj_id": user.pk, "label": user.username, "region": ""}
+
+
+def assignment_subject(assignment: RoleAssignment) -> dict:
+    """A role assignment in the trail: its user and role, scoped to the unit's region (or, for a
+    bank officer, no region: a branch serves counties, not one division)."""
+    region = assignment.unit.region_id if assignment.unit_id else ""
+    label = f"{assignment.user.username} {assignment.get_role_display()}"
+    return {"obj_type": "role_assignment", "obj_id": assignment.pk, "label": label, "region": region or ""}
+
+
+def assignment_detail(assignment: RoleAssignment) -> dict:
+    return {
+        "user": assignment.user.username, "role": assignment.role,
+        "unit": str(assignment.unit) if assignment.unit_id else "",
+        "branch": assignment.branch.code if assignment.branch_id else "",
+    }  # fmt: skip
+
+
+def audit_user(*, actor, user: User, action: str, changed: list[str] | None = None) -> None:
+    """A user created, changed (the names of the fields changed, never a password's value) or
+    deleted, in the trail."""
+    detail = {"full_name": user.full_name, "is_active": user.is_active, "is_staff": user.is_staff,
+              "is_superuser": user.is_superuser}  # fmt: skip
+    if changed is not None:
+        detail["changed"] = sorted(changed)
+    audit_record(actor=actor, action=action, **user_subject(user), detail=detail)
+
+
+def audit_assignment(*, actor, assignment: RoleAssignment, action: str) -> None:
+    audit_record(
+        actor=actor, action=action, **assignment_subject(assignment), detail=assignment_detail(assignment)
+    )
+
+
 @transaction.atomic
 def user_create(*, actor, username: str, password: str, roles: list[dict], full_name: str = "") -> User:
     """Admin provisioning: a user with one or more roles, each at its org unit."""
@@ -76,12 +112,14 @@ def user_create(*, actor, username: str, password: str, roles: list[dict], full_
         raise OrganizationError("invalid", "至少需要一个角色。", {"roles": ["至少需要一个角色。"]})
     user.set_password(password)
     user.save()
+    audit_user(actor=actor, user=user, action="create")
     for spec in roles:
         role_assign(
             user=user,
             role=spec.get("role"),
             region_code=spec.get("region_code"),
             bank_code=spec.get("bank_code"),
+            actor=actor,
         )
     return user
 
@@ -92,10 +130,6 @@ def user_create(*, actor, username: str, password: str, roles: list[dict], full_
 def _may_manage_users(actor) -> bool:
     """Admins, and staff the Django admin lets change users."""
     return is_admin(actor) or actor.has_perm("organization.change_user")
-
-
-def _audit_user(user: User, action: str, actor) -> None:
-    audit_record(actor=actor, action=action, obj_type="user", obj_id=user.pk, label=user.username, region="")
 
 
 def tokens_revoke(*, user: User, token: AccessToken | None = None) -> int:
@@ -133,7 +167,7 @@ def password_changed(*, user: User) -> User:
     user.must_change_password = False
     user.save(update_fields=["password", "must_change_password"])
     tokens_revoke(user=user)
-    _audit_user(user, "password_change", user)
+    audit_user(actor=user, user=user, action="password_change")
     return user
 
 
@@ -149,7 +183,7 @@ def password_reset(*, actor, user: User, new_password: str | None = None) -> Use
     user.must_change_password = True
     user.save(update_fields=["password", "must_change_password"])
     tokens_revoke(user=user)
-    _audit_user(user, "password_reset", actor)
+    audit_user(actor=actor, user=user, action="password_reset")
     return user
 
 
@@ -161,13 +195,16 @@ def user_deactivate(*, actor, user: User) -> User:
     user.is_active = False
     user.save(update_fields=["is_active"])
     tokens_revoke(user=user)
-    _audit_user(user, "deactivate", actor)
+    audit_user(actor=actor, user=user, action="deactivate")
     return user
 
 
+@transaction.atomic
 def role_assign(
-    *, user: User, role: str, region_code: str | None = None, bank_code: str | None = None
+    *, user: User, role: str, region_code: str | None = None, bank_code: str | None = None, actor=None
 ) -> RoleAssignment:
+    """A role for a user at its org unit, in the trail (actor None: a system script, such as the
+    demo data or a bench)."""
     if role not in Role.values:
         raise OrganizationError("invalid", f"未知角色“{role}”。", {"roles": [f"未知角色“{role}”。"]})
     if role == Role.ADMIN:
@@ -185,6 +222,7 @@ def role_assign(
         assignment = RoleAssignment(user=user, role=role, unit=_unit_for(role, region_code))
     assignment.full_clean()
     assignment.save()
+    audit_assignment(actor=actor, assignment=assignment, action="assign")
     return assignment
 
 
