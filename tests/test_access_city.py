@@ -39,11 +39,11 @@ from tests.test_scope_matrix import (
 pytestmark = pytest.mark.django_db
 
 WRITES = {"POST", "PUT", "PATCH", "DELETE"}
-# Signing in: the city's own password gets the city's own token, which is no business data.
-NOT_A_WRITE = {"auth-token"}
+# Signing in and out, and changing one's own password: the city's own account, no business data.
+NOT_A_WRITE = {"auth-token", "auth-logout", "auth-password"}
 # The city's own policy rows: the one thing it writes (maker-checker, tested with the envelope).
 CITY_OWN_WRITES = {"city-policy-list", "city-policy-approve", "city-policy-reject"}
-CITY_OWN_PAGES = {"policies:city-propose", "policies:city-review", "subsidy:pot-deposit"}
+CITY_OWN_PAGES = {"policies:city-propose", "policies:city-review", "subsidy:pot-deposit", "password-change"}
 
 
 def resolver_writes() -> set[tuple[str, str]]:
