@@ -243,6 +243,11 @@ def _template() -> bytes:
     return build_template(template("households"))
 
 
+# This module's credit codes lie far past EnterpriseFactory's sequence, so the two never collide
+# however many enterprises a worker has made before.
+HOSTILE_CODES = 10**9
+
+
 CASES: dict[str, Case] = {
     "auth_token_create": Case(None, lambda w: {"username": "village_a1", "password": "correct-horse-battery"},
                               logs=("axes_",)),
@@ -291,7 +296,7 @@ CASES: dict[str, Case] = {
                                     lambda w: {"id": w["ratings"]["submitted"].pk}),
     "ratings_prerate_create": Case("county_staff", lambda w: {"region": "411722100201"}),
     "enterprises_create": Case("county_staff", lambda w: {
-        "name": "上蔡县甲镇绿源种植专业合作社", "credit_code": credit_code_for(800), "kind": "cooperative",
+        "name": "上蔡县甲镇绿源种植专业合作社", "credit_code": credit_code_for(HOSTILE_CODES + 800), "kind": "cooperative",
         "founded_on": "2015-03-01", "township_code": "411722100", "legal_rep": "王大山", "contact_name": "王小山",
         "contact_phone": "13912345678",
     }),
@@ -795,7 +800,7 @@ PAGES: dict[str, list[Page]] = {
     "credit_rating:edit": [Page("village_a1", lambda w: f"/ratings/{w['ratings']['draft'].pk}/edit/")],
     "enterprises:list": [Page("county_staff", lambda w: "/enterprises/")],
     "enterprises:create": [Page("county_staff", lambda w: "/enterprises/new/", lambda w: {
-        "name": "绿源合作社", "credit_code": credit_code_for(801), "founded_on": "2015-03-01", "legal_rep": "王大山",
+        "name": "绿源合作社", "credit_code": credit_code_for(HOSTILE_CODES + 801), "founded_on": "2015-03-01", "legal_rep": "王大山",
     })],
     "enterprises:detail": [
         Page("county_staff", lambda w: f"/enterprises/{w['enterprises']['plain'].pk}/", lambda w: {
@@ -1104,7 +1109,7 @@ BAD_ID_SPELLINGS = {
     "zero-width space": lambda n: n[:9] + "\u200b" + n[9:],
 }
 PHONES = ("１３９１２３４５６７８", "139 1234 5678", "139\u30001234\u30005678", "")
-CODE = credit_code_for(802)
+CODE = credit_code_for(HOSTILE_CODES + 802)
 CODE_SPELLINGS = {
     "full-width": CODE.translate(str.maketrans("0123456789ABCDEFGHJKLMNPQRTUWXY",
                                                "０１２３４５６７８９ＡＢＣＤＥＦＧＨＪＫＬＭＮＰＱＲＴＵＷＸＹ")),
