@@ -235,9 +235,10 @@ class RatingApproveApi(APIView):
         return Response(_detail(request, rating))
 
 
-class RatingReturnApi(APIView):
-    """退回修改: the township returns a submitted rating to the village, the county a reviewed one to
-    the township."""
+class _RatingReasonApi(APIView):
+    """A step that takes a reason (return, reject): `perform` is the service that takes it."""
+
+    perform = staticmethod(lambda **kwargs: None)
 
     class InputSerializer(serializers.Serializer):
         # Blank allowed here so that the service answers with its own code, reason_required.
@@ -248,10 +249,15 @@ class RatingReturnApi(APIView):
         rating = selectors.rating_get_for_user(user=request.user, pk=pk)
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        rating = services.rating_return(
-            actor=request.user, rating=rating, reason=data.validated_data["reason"]
-        )
+        rating = self.perform(actor=request.user, rating=rating, reason=data.validated_data["reason"])
         return Response(_detail(request, rating))
+
+
+class RatingReturnApi(_RatingReasonApi):
+    """退回修改: the township returns a submitted rating to the village, the county a reviewed one to
+    the township."""
+
+    perform = staticmethod(services.rating_return)
 
 
 class RatingOpinionListCreateApi(APIView):
@@ -278,20 +284,8 @@ class RatingOpinionListCreateApi(APIView):
         return Response(RatingOpinionOutputSerializer(opinion).data, status=status.HTTP_201_CREATED)
 
 
-class RatingRejectApi(APIView):
-    class InputSerializer(serializers.Serializer):
-        # Blank allowed here so that the service answers with its own code, reason_required.
-        reason = serializers.CharField(required=False, allow_blank=True, max_length=200, default="")
-
-    @extend_schema(request=InputSerializer, responses=RatingDetailOutputSerializer)
-    def post(self, request, pk):
-        rating = selectors.rating_get_for_user(user=request.user, pk=pk)
-        data = self.InputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        rating = services.rating_reject(
-            actor=request.user, rating=rating, reason=data.validated_data["reason"]
-        )
-        return Response(_detail(request, rating))
+class RatingRejectApi(_RatingReasonApi):
+    perform = staticmethod(services.rating_reject)
 
 
 class RatingPrerateApi(APIView):
